@@ -110,7 +110,7 @@ class RobeEmbeddingCollection(EmbeddingCollection):
         if config.kind != "robe":
             raise ValueError(f"RobeEmbeddingCollection needs kind 'robe', got {config.kind!r}")
         self.config = config
-        self.coeffs = HashParams.from_seed(config.hash_seed).coefficients
+        self.coeffs = HashParams.from_seed(config.dim // config.chunk, config.hash_seed).coefficients
         scale = _init_scale(config.dim)
         self.weight = nn.Parameter(torch.empty(config.robe_size).uniform_(-scale, scale))
 
