@@ -52,8 +52,10 @@ class HashParams:
             raise ValueError("hash parameters need at least one chunk")
         for row in self.table:
             b, *a = row
-            if len(row) != COEFFS_PER_CHUNK or not 0 <= b < PRIME or not all(
-                1 <= x < PRIME for x in a
+            if (
+                len(row) != COEFFS_PER_CHUNK
+                or not 0 <= b < PRIME
+                or not all(1 <= x < PRIME for x in a)
             ):
                 raise ValueError(f"hash coefficients {row} out of range for P = {PRIME}")
 
@@ -99,7 +101,9 @@ class RobeLayout:
         if self.dim % self.chunk:
             raise ValueError(f"chunk Z={self.chunk} must divide the embedding dim {self.dim}")
         if self.size < self.chunk:
-            raise ValueError(f"ROBE array size {self.size} is smaller than the chunk Z={self.chunk}")
+            raise ValueError(
+                f"ROBE array size {self.size} is smaller than the chunk Z={self.chunk}"
+            )
         if self.slots > PRIME:
             raise ValueError(f"ROBE array size {self.size} exceeds the hash range 2**31-1 + Z")
         if self.num_chunks > MAX_CHUNKS:

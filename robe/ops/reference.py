@@ -40,8 +40,13 @@ def slots(
 
 
 def element_indices(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, dim: int, chunk: int,
-    array_size: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    array_size: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Index into the array of every embedding element of every value, [N, dim] int64."""
     tables = bag_ids(offsets, values.numel()) % num_tables
@@ -51,8 +56,13 @@ def element_indices(
 
 
 def lookup(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Summed bag embeddings, [num_bags, dim] in weight's dtype."""
     idx = element_indices(values, offsets, num_tables, dim, chunk, weight.numel(), coeffs)
@@ -62,8 +72,14 @@ def lookup(
 
 
 def lookup_backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size]."""
     idx = element_indices(values, offsets, num_tables, dim, chunk, array_size, coeffs)

@@ -34,7 +34,10 @@ def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
         embedding = EmbeddingConfig("full", preset.dim, sizes)
     elif config.robe_size_bytes is not None:
         embedding = EmbeddingConfig(
-            "robe", preset.dim, sizes, robe_size=config.robe_size_bytes // BYTES_PER_PARAM,
+            "robe",
+            preset.dim,
+            sizes,
+            robe_size=config.robe_size_bytes // BYTES_PER_PARAM,
             chunk=min(config.chunk, preset.dim),
         )
     else:
@@ -47,7 +50,7 @@ def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
 def split(rows: Rows, config: TrainConfig) -> tuple[Rows, Rows]:
     """Hold out the chronologically last rows for validation."""
     n = len(rows)
-    held = config.val_rows if config.val_rows is not None else int(round(n * config.val_fraction))
+    held = config.val_rows if config.val_rows is not None else round(n * config.val_fraction)
     if not 0 < held < n:
         raise DataError(f"{config.data}: {n} rows cannot give {held} validation rows")
     return rows.take(slice(0, n - held)), rows.take(slice(n - held, n))
@@ -101,8 +104,14 @@ def train(config: TrainConfig) -> dict[str, Any]:
 
     started = time.perf_counter()
     total = len(train_set) * config.epochs
-    with tqdm(total=total, unit="rows", unit_scale=True, disable=not config.progress,
-              desc=f"train {spec.embedding.kind}", smoothing=0.1) as bar:
+    with tqdm(
+        total=total,
+        unit="rows",
+        unit_scale=True,
+        disable=not config.progress,
+        desc=f"train {spec.embedding.kind}",
+        smoothing=0.1,
+    ) as bar:
         for epoch in range(config.epochs):
             for batch in train_set.shuffled(config.batch_size, generator):
                 loss = loss_fn(model(batch.dense, batch.values, batch.offsets), batch.labels)
@@ -114,8 +123,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
                 bar.update(int(batch.labels.shape[0]))
                 bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
             epoch_metrics = evaluate(model, val_set)
-            history.append({"epoch": epoch + 1, "auc": epoch_metrics["auc"],
-                            "logloss": epoch_metrics["logloss"]})
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "auc": epoch_metrics["auc"],
+                    "logloss": epoch_metrics["logloss"],
+                }
+            )
     train_seconds = time.perf_counter() - started
 
     final = evaluate(model, val_set)
