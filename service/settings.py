@@ -23,22 +23,34 @@ class Settings(BaseSettings):
         description="models to serve, 'ARTIFACT' or 'NAME=ARTIFACT'; the first is the default",
     )
     backend: Backend = Field(
-        "auto", description="runtime: auto picks onnx, torchscript, aoti, eager"
+        default="auto", description="runtime: auto picks onnx, torchscript, aoti, eager"
     )
-    device: Device = Field("auto", description="auto = cuda when present, else cpu")
+    device: Device = Field(default="auto", description="auto = cuda when present, else cpu")
     host: str = "127.0.0.1"
-    port: int = Field(8000, ge=0, le=65535)
-    batching: bool = Field(True, description="coalesce requests into row batches")
-    max_batch_rows: int = Field(1024, ge=1, description="a batch closes at this many rows")
-    max_wait_ms: float = Field(2.0, ge=0, description="... or this long after its first row")
-    max_queue_rows: int = Field(65536, ge=1, description="rows queued per model before 503")
-    request_timeout_s: float = Field(2.0, gt=0, description="per-request deadline (504 past it)")
-    max_request_rows: int = Field(4096, ge=1, description="rows one request may score (413)")
-    max_body_bytes: int = Field(1 << 20, ge=1, description="request body limit in bytes (413)")
-    max_k: int = Field(1000, ge=1, description="largest k of /recommend")
-    warmup: bool = Field(True, description="run every batch-size bucket before /readyz")
-    threads: int = Field(0, ge=0, description="intra-op threads per runtime (0 = library default)")
-    floor_endpoint: bool = Field(False, description="expose POST /bench/floor (benchmarks only)")
+    port: int = Field(default=8000, ge=0, le=65535)
+    batching: bool = Field(default=True, description="coalesce requests into row batches")
+    max_batch_rows: int = Field(default=1024, ge=1, description="a batch closes at this many rows")
+    max_wait_ms: float = Field(
+        default=2.0, ge=0, description="... or this long after its first row"
+    )
+    max_queue_rows: int = Field(default=65536, ge=1, description="rows queued per model before 503")
+    request_timeout_s: float = Field(
+        default=2.0, gt=0, description="per-request deadline (504 past it)"
+    )
+    max_request_rows: int = Field(
+        default=4096, ge=1, description="rows one request may score (413)"
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1, description="request body limit in bytes (413)"
+    )
+    max_k: int = Field(default=1000, ge=1, description="largest k of /recommend")
+    warmup: bool = Field(default=True, description="run every batch-size bucket before /readyz")
+    threads: int = Field(
+        default=0, ge=0, description="intra-op threads per runtime (0 = library default)"
+    )
+    floor_endpoint: bool = Field(
+        default=False, description="expose POST /bench/floor (benchmarks only)"
+    )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("models")
