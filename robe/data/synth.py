@@ -123,7 +123,7 @@ def _prepare_out(out: Path) -> None:
         raise ValueError(f"--out {str(out)!r} exists and is not a directory")
     if out.is_dir():
         entries = list(out.iterdir())
-        strangers = [e.name for e in entries if not _OUR_FILES.fullmatch(e.name)]
+        strangers = [e.name for e in entries if not (_OUR_FILES.fullmatch(e.name) and e.is_file())]
         if strangers:
             raise ValueError(
                 f"--out {str(out)!r} is a non-empty folder that synth did not write "

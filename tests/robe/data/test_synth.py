@@ -13,7 +13,7 @@ import robe.data.synth as synth
 from robe.data.synth import SynthConfig, synthesize
 from robe.data.synth_world import STREAM_ROWS, World
 from robe.metrics import auc
-from robe.schema import BUILTIN_SCHEMAS
+from robe.schema import BUILTIN_SCHEMAS, Schema, SparseFeature
 
 KAGGLE = BUILTIN_SCHEMAS["criteo-kaggle"]
 HEX8 = re.compile(r"[0-9a-f]{8}")
@@ -210,3 +210,21 @@ def test_foreign_folders_are_refused_synth_folders_rewritten(tmp_path: Path) -> 
     synthesize(small(out, shards=2))
     synthesize(small(out))
     assert sorted(p.name for p in out.glob("part-*")) == ["part-00000.tsv"]
+
+
+def test_minimal_schema_without_dense_or_context(tmp_path: Path) -> None:
+    schema = Schema(
+        name="tiny",
+        dense=(),
+        sparse=(SparseFeature("u", "user", 30), SparseFeature("i", "item", 1000)),
+        dim=4,
+    )
+    # More users than the user table: ids repeat, nothing breaks.
+    config = SynthConfig(schema=schema, rows=3000, seed=5, out=tmp_path, users=100, items=20)
+    stats = synthesize(config)
+    lines = read_lines(tmp_path)
+    assert {len(fields) for fields in lines} == {3}
+    assert len({fields[1] for fields in lines}) == 30
+    assert len({fields[2] for fields in lines}) == 20
+    assert stats["schema"] == "tiny"
+    assert 0.1 < stats["ctr"] < 0.35
