@@ -24,9 +24,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from robe.data.synth_params import STREAM_ROWS
 from robe.data.synth_random import salt, token32
-from robe.data.synth_world import STREAM_ROWS, Chunk, World
+from robe.data.synth_world import Chunk, World
 from robe.data.tsv_encode import encode_rows, hex_tokens
+from robe.errors import RobeError
 from robe.metrics import auc
 from robe.schema import Schema
 
@@ -83,12 +85,17 @@ class SynthConfig:
 def synthesize(config: SynthConfig) -> dict[str, Any]:
     """Write the data set described by `config`; return (and write) its stats."""
     started = time.perf_counter()
-    _prepare_out(config.out)
     schema = config.schema
-    world = World(schema, config.seed, config.num_users, config.num_items)
-    schema.save(config.out / "schema.json")
-    _write_items(config, world)
-    labels, probabilities = _write_shards(config, world)
+    try:
+        _prepare_out(config.out)
+        world = World(schema, config.seed, config.num_users, config.num_items)
+        schema.save(config.out / "schema.json")
+        _write_items(config, world)
+        labels, probabilities = _write_shards(config, world)
+    except OSError as exc:  # unwritable folder, disk full: a user-facing error
+        raise RobeError(
+            f"cannot write {exc.filename or config.out}: {exc.strerror or exc}"
+        ) from exc
     positives = int(labels.sum())
     stats: dict[str, Any] = {
         "generator": GENERATOR_VERSION,

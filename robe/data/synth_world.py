@@ -19,47 +19,28 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from robe.data.synth_random import (
-    F64,
-    I64,
-    hashed_gaussian,
-    rank_decay,
-    salt,
-    zipf_ranks,
+from robe.data.synth_params import (
+    AFFINITY,
+    DECAY_SCALE,
+    ID_DECAY_SCALE,
+    ID_EFFECT,
+    ITEM_POPULARITY,
+    LATENT_DIM,
+    SEGMENT_WEIGHT,
+    STREAM_CALIBRATION,
+    STREAM_ITEMS,
+    STREAM_USERS,
+    TARGET_CTR,
+    USER_ACTIVITY,
+    draw_params,
+    id_and_segment,
+    side_columns,
 )
-from robe.schema import Schema, Side
+from robe.data.synth_random import F64, I64, hashed_gaussian, rank_decay, salt, zipf_ranks
+from robe.schema import Schema
 
-LATENT_DIM = 8
-TARGET_CTR = 0.23
-# Per-value effect amplitudes (logit units, at the head of a feature).
-_ID_EFFECT = 0.55
-_VALUE_EFFECT = (0.15, 0.45)  # uniform range, per feature
-_DENSE_EFFECT = 0.25
-_AFFINITY = 0.9
-_SEGMENT_WEIGHT = 0.7
-_DECAY_SCALE = 200.0
-_ID_DECAY_SCALE = 100.0
-# Missing rates, drawn per feature from Criteo-like menus (most features rarely
-# missing, a few often).
-_SPARSE_MISSING = (0.0, 0.0, 0.0, 0.01, 0.02, 0.03, 0.04, 0.2, 0.44, 0.76)
-_DENSE_MISSING = (0.0, 0.0, 0.002, 0.04, 0.04, 0.22, 0.22, 0.45, 0.76)
-# Sequential-generator streams: parameters, users, items, calibration sample, rows.
-STREAM_PARAMS, STREAM_USERS, STREAM_ITEMS, STREAM_CALIBRATION, STREAM_ROWS = range(5)
 # Hash purposes for per-value functions.
 _P_EFFECT, _P_LATENT = 1, 2
-
-
-@dataclass(frozen=True)
-class FeatureParams:
-    """Per-feature constants of the click model, drawn once from the seed."""
-
-    sparse_exponent: F64  # [S] Zipf exponent of each sparse feature's values
-    sparse_missing: F64  # [S]
-    sparse_amp: F64  # [S] per-value effect amplitude
-    dense_mu: F64  # [D] log-scale location of the counts
-    dense_sigma: F64  # [D]
-    dense_missing: F64  # [D]
-    dense_weight: F64  # [D] logit weight of the standardised log count (0 for most)
 
 
 @dataclass(frozen=True)
@@ -87,42 +68,6 @@ class Chunk:
     probability: F64  # [n] true click probability, sigmoid(logit)
 
 
-def side_columns(schema: Schema, side: Side) -> tuple[list[int], list[int]]:
-    """Indices of the side's dense and sparse features in schema order."""
-    dense = [j for j, f in enumerate(schema.dense) if f.side == side]
-    sparse = [j for j, f in enumerate(schema.sparse) if f.side == side]
-    return dense, sparse
-
-
-def id_and_segment(schema: Schema, sparse_cols: list[int]) -> tuple[int | None, int | None]:
-    """The id-like feature (largest table) and a coarse one (smallest other table)."""
-    if not sparse_cols:
-        return None, None
-    sizes = [schema.sparse[j].size for j in sparse_cols]
-    id_col = sparse_cols[int(np.argmax(sizes))]
-    rest = [j for j in sparse_cols if j != id_col]
-    if not rest:
-        return id_col, None
-    return id_col, rest[int(np.argmin([schema.sparse[j].size for j in rest]))]
-
-
-def draw_params(schema: Schema, seed: int) -> FeatureParams:
-    rng = np.random.default_rng([seed, STREAM_PARAMS])
-    s, d = schema.num_sparse, schema.num_dense
-    weights = np.zeros(d)
-    chosen = rng.permutation(d)[: max(1, d // 3)] if d else np.zeros(0, dtype=np.int64)
-    weights[chosen] = _DENSE_EFFECT * rng.choice([-1.0, 1.0], size=chosen.size)
-    return FeatureParams(
-        sparse_exponent=rng.uniform(1.05, 1.2, size=s),
-        sparse_missing=rng.choice(_SPARSE_MISSING, size=s),
-        sparse_amp=rng.uniform(*_VALUE_EFFECT, size=s),
-        dense_mu=rng.uniform(0.5, 3.5, size=d),
-        dense_sigma=rng.uniform(0.8, 1.6, size=d),
-        dense_missing=rng.choice(_DENSE_MISSING, size=d),
-        dense_weight=weights,
-    )
-
-
 class World:
     """Everything fixed by (schema, seed, users, items): populations and the click model."""
 
@@ -141,14 +86,14 @@ class World:
         self.items = self._population(
             items, STREAM_ITEMS, self.item_dense, self.item_sparse, self.item_id, self.item_segment
         )
-        self.bias = 0.0
+        self.bias = 0.0  # the calibration sample is drawn without bias
         self.bias = self._calibrate_bias()
 
     # Effects ---------------------------------------------------------------------------
 
-    def sparse_effect(self, col: int, ranks: I64, decay_scale: float = _DECAY_SCALE) -> F64:
+    def sparse_effect(self, col: int, ranks: I64, decay_scale: float = DECAY_SCALE) -> F64:
         """The planted effect of each value (0 where missing)."""
-        amp = _ID_EFFECT if col in (self.user_id, self.item_id) else self.params.sparse_amp[col]
+        amp = ID_EFFECT if col in (self.user_id, self.item_id) else self.params.sparse_amp[col]
         present = ranks >= 0
         safe = np.where(present, ranks, 0)
         g = hashed_gaussian(salt(self.seed, _P_EFFECT, col), safe)
@@ -208,24 +153,24 @@ class World:
             if col == id_col:
                 # Index 0 is the most active user / popular item, so ids are Zipf in rows.
                 sparse[:, j] = index % self.schema.sparse[col].size
-                effect += self.sparse_effect(col, sparse[:, j], _ID_DECAY_SCALE)
+                effect += self.sparse_effect(col, sparse[:, j], ID_DECAY_SCALE)
             else:
                 sparse[:, j] = self._draw_sparse(rng, col, count)
                 effect += self.sparse_effect(col, sparse[:, j])
         for j, col in enumerate(dense_cols):
             dense[:, j] = self._draw_dense(rng, col, count)
             effect += self.dense_effect(col, dense[:, j])
-        latent = self._latent(id_col, index, _ID_DECAY_SCALE)
+        latent = self._latent(id_col, index, ID_DECAY_SCALE)
         if segment_col is not None:
             seg = sparse[:, sparse_cols.index(segment_col)]
-            latent += _SEGMENT_WEIGHT * self._latent(segment_col, seg, None)
+            latent += SEGMENT_WEIGHT * self._latent(segment_col, seg, None)
         return Population(sparse=sparse, dense=dense, effect=effect, latent=latent)
 
     def rows(self, stream: int, index: int, count: int) -> Chunk:
         """`count` rows from the generator stream (stream, index); a pure function of them."""
         rng = np.random.default_rng([self.seed, stream, index])
-        u = zipf_ranks(rng, count, len(self.users), 1.1, offset=50.0)
-        i = zipf_ranks(rng, count, len(self.items), 1.1, offset=10.0)
+        u = zipf_ranks(rng, count, len(self.users), *USER_ACTIVITY)
+        i = zipf_ranks(rng, count, len(self.items), *ITEM_POPULARITY)
         sparse = np.empty((count, self.schema.num_sparse), dtype=np.int64)
         dense = np.empty((count, self.schema.num_dense), dtype=np.int64)
         sparse[:, self.user_sparse] = self.users.sparse[u]
@@ -240,7 +185,7 @@ class World:
             dense[:, col] = self._draw_dense(rng, col, count)
             logit += self.dense_effect(col, dense[:, col])
         affinity = np.einsum("nk,nk->n", self.users.latent[u], self.items.latent[i])
-        logit += _AFFINITY * affinity / np.sqrt(LATENT_DIM)
+        logit += AFFINITY * affinity / np.sqrt(LATENT_DIM)
         probability = 1.0 / (1.0 + np.exp(-logit))
         labels = (rng.random(count) < probability).astype(np.uint8)
         return Chunk(

@@ -11,7 +11,9 @@ import pytest
 
 import robe.data.synth as synth
 from robe.data.synth import SynthConfig, synthesize
-from robe.data.synth_world import STREAM_ROWS, World
+from robe.data.synth_params import STREAM_ROWS
+from robe.data.synth_world import World
+from robe.errors import RobeError
 from robe.metrics import auc
 from robe.schema import BUILTIN_SCHEMAS, Schema, SparseFeature
 
@@ -206,6 +208,8 @@ def test_foreign_folders_are_refused_synth_folders_rewritten(tmp_path: Path) -> 
     a_file.write_text("x")
     with pytest.raises(ValueError, match="not a directory"):
         synthesize(small(a_file))
+    with pytest.raises(RobeError, match="cannot write"):
+        synthesize(small(a_file / "below"))
     out = tmp_path / "again"
     synthesize(small(out, shards=2))
     synthesize(small(out))
