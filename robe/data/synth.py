@@ -93,9 +93,8 @@ def synthesize(config: SynthConfig) -> dict[str, Any]:
         _write_items(config, world)
         labels, probabilities = _write_shards(config, world)
     except OSError as exc:  # unwritable folder, disk full: a user-facing error
-        raise RobeError(
-            f"cannot write {exc.filename or config.out}: {exc.strerror or exc}"
-        ) from exc
+        where = exc.filename or config.out
+        raise RobeError(f"cannot write {where}: {exc.strerror or exc}") from exc
     positives = int(labels.sum())
     stats: dict[str, Any] = {
         "generator": GENERATOR_VERSION,
