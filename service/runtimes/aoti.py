@@ -42,14 +42,17 @@ class AotiRuntime(Runtime):
         import robe.ops  # noqa: F401  (the package calls torch.ops.robe.*)
 
         check_compatible(entry, device)
-        if threads:
-            torch.set_num_threads(threads)
         self.device = device
+        self.threads = threads
         self._torch = torch
         try:
             self.runner = torch._inductor.aoti_load_package(str(path))
         except Exception as exc:  # the loader raises bare RuntimeErrors of many kinds
             raise IncompatiblePackageError(f"{path}: AOTInductor cannot load it ({exc})") from exc
+
+    def init_thread(self) -> None:
+        if self.threads:
+            self._torch.set_num_threads(self.threads)
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
         torch = self._torch
