@@ -54,9 +54,7 @@ def decode_integers(
     return signed.reshape(shape), (ok | empty).reshape(shape)
 
 
-def _decode_word(
-    words: U64, lengths: I64, bare_sign: bool = False
-) -> tuple[I64, Bools, Bools]:
+def _decode_word(words: U64, lengths: I64, bare_sign: bool = False) -> tuple[I64, Bools, Bools]:
     """Value, ok and sign of the last min(length, 8) characters; '-' only as the first.
 
     `bare_sign` accepts a lone '-' (as 0, negative): the sign of a longer number's high part.
