@@ -166,7 +166,7 @@ def export_artifact(request: ExportRequest) -> Manifest:
             version=content_version(model, spec),
             created_by=f"robe {__version__}",
             spec=spec.to_dict(),
-            hash=hash_block(e.hash_seed, e.chunk, e.robe_size) if e.kind == "robe" else None,
+            hash=hash_block(e.hash_seed, e.dim, e.chunk, e.robe_size) if e.kind == "robe" else None,
             embedding=embedding_block(spec),
             metrics=metrics,
             inputs=inputs,

@@ -6,7 +6,7 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `BagIds(values, offsets) -> bags [N]`: the bag of each value (batch-major bags).
 - `RobeSlots(values, offsets, array_size) -> [N, dim/chunk]`: ROBE-Z chunk starts,
   exactly `robe::slots` (docs/hashing.md); attributes num_tables, dim, chunk,
-  coefficients ([b, a0..a4]).
+  coefficients (the row-major [dim/chunk, 5] table of (b, a0, a1, a2, a3) per chunk).
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
 
@@ -22,7 +22,7 @@ from typing import Any
 
 from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
 
-from robe.hashing import LIMB_BITS, PRIME
+from robe.hashing import COEFFS_PER_CHUNK, LIMB_BITS, PRIME
 
 DOMAIN = "ai.robe"
 DOMAIN_VERSION = 1
@@ -127,32 +127,34 @@ def _limbs() -> list[NodeProto]:
 
 
 def robe_slots(opset: int) -> FunctionProto:
+    """h[n, c] = (b_c + a0_c*l0 + a1_c*l1 + a2_c*l2 + a3_c*t) mod P; slot = h mod (m - Z + 1)."""
+    columns = ["b", "a0", "a1", "a2", "a3"]
     nodes = [
         _ref_const("num_tables", "num_tables"),
-        _ref_const("dim", "dim"),
         _ref_const("chunk", "chunk"),
         _ref_const("coeffs", "coefficients", ints=True),
         _const("prime", PRIME),
-        _const("zero", 0),
         _const("step", 1),
         _const("axis1", [1]),
-        _node("Split", ["coeffs"], ["b", "a0", "a1", "a2", "a3", "a4"], axis=0, num_outputs=6),
+        _const("rows_of_5", [-1, COEFFS_PER_CHUNK]),
+        _node("Reshape", ["coeffs", "rows_of_5"], ["table"]),  # [C, 5], one row per chunk
+        *[_const(f"col{i}", i) for i in range(len(columns))],
+        *[_node("Gather", ["table", f"col{i}"], [name], axis=1) for i, name in enumerate(columns)],
         _call(BAG_IDS, ["values", "offsets"], ["bags"], ()),
         _node("Mod", ["bags", "num_tables"], ["tables"], fmod=0),
         *_limbs(),
-        _node("Mul", ["l0", "a0"], ["t0"]),
-        _node("Mul", ["l1", "a1"], ["t1"]),
-        _node("Mul", ["l2", "a2"], ["t2"]),
-        _node("Mul", ["tables", "a3"], ["t3"]),
-        _node("Add", ["b", "t0"], ["s0"]),
+        _node("Unsqueeze", ["tables", "axis1"], ["l3"]),
+        _node("Unsqueeze", ["l0", "axis1"], ["c0"]),
+        _node("Unsqueeze", ["l1", "axis1"], ["c1"]),
+        _node("Unsqueeze", ["l2", "axis1"], ["c2"]),
+        _node("Mul", ["c0", "a0"], ["t0"]),  # [N, 1] * [C] -> [N, C]
+        _node("Mul", ["c1", "a1"], ["t1"]),
+        _node("Mul", ["c2", "a2"], ["t2"]),
+        _node("Mul", ["l3", "a3"], ["t3"]),
+        _node("Add", ["t0", "b"], ["s0"]),
         _node("Add", ["s0", "t1"], ["s1"]),
         _node("Add", ["s1", "t2"], ["s2"]),
-        _node("Add", ["s2", "t3"], ["acc"]),
-        _node("Div", ["dim", "chunk"], ["num_chunks"]),
-        _node("Range", ["zero", "num_chunks", "step"], ["chunk_ids"]),
-        _node("Mul", ["chunk_ids", "a4"], ["chunk_terms"]),
-        _node("Unsqueeze", ["acc", "axis1"], ["acc_col"]),
-        _node("Add", ["acc_col", "chunk_terms"], ["sum"]),
+        _node("Add", ["s2", "t3"], ["sum"]),
         _node("Mod", ["sum", "prime"], ["hashed"], fmod=0),
         _node("Sub", ["array_size", "chunk"], ["last_start"]),
         _node("Add", ["last_start", "step"], ["num_slots"]),
