@@ -108,8 +108,11 @@ class Manifest:
     def hash_params(self) -> HashParams | None:
         if self.hash is None:
             return None
-        b, *a = (int(c) for c in self.hash["coefficients"])
-        return HashParams(b=b, a=(a[0], a[1], a[2], a[3], a[4]), seed=int(self.hash["seed"]))
+        rows = tuple(
+            (int(r[0]), int(r[1]), int(r[2]), int(r[3]), int(r[4]))
+            for r in self.hash["coefficients"]
+        )
+        return HashParams(table=rows, seed=int(self.hash["seed"]))
 
     @property
     def catalog_path(self) -> Path | None:
@@ -148,11 +151,12 @@ class Manifest:
         }
 
 
-def hash_block(seed: int, chunk: int, robe_size: int) -> dict[str, Any]:
-    """The manifest's "hash" entry for a ROBE array of `robe_size` elements."""
+def hash_block(seed: int, dim: int, chunk: int, robe_size: int) -> dict[str, Any]:
+    """The manifest's "hash" entry: constants, and the full per-chunk coefficient table."""
+    params = HashParams.from_seed(dim // chunk, seed)
     return {
         "prime": PRIME,
-        "coefficients": HashParams.from_seed(seed).coefficients,
+        "coefficients": [list(row) for row in params.table],  # [chunk][b, a0, a1, a2, a3]
         "seed": seed,
         "chunk": chunk,
         "robe_size": robe_size,
@@ -291,6 +295,7 @@ def _check_hash(hash_raw: dict[str, Any], spec_embedding: dict[str, Any]) -> Non
     """The recorded constants must be the ones the spec's seed gives (docs/hashing.md)."""
     expected = hash_block(
         int(spec_embedding["hash_seed"]),
+        int(spec_embedding["dim"]),
         int(spec_embedding["chunk"]),
         int(spec_embedding["robe_size"]),
     )

@@ -37,7 +37,7 @@ from service.errors import (
 )
 from service.metrics import CONTENT_TYPE, Metrics
 from service.models import ServedModel, load_model
-from service.runtimes.base import Scores, resolve_device
+from service.runtimes.base import Runtime, Scores, resolve_device
 from service.schemas import (
     ErrorResponse,
     ModelInfo,
@@ -104,7 +104,9 @@ async def start_service(state: ServiceState) -> None:
     state.device = resolve_device(s.device)
     for name, path in s.model_paths():
         t0 = time.perf_counter()
-        model = await asyncio.to_thread(load_model, name, path, s.backend, state.device, s.threads)
+        model = await asyncio.to_thread(
+            load_model, name, path, s.backend, state.device, s.inference_threads()
+        )
         if model.name in state.models:
             raise RuntimeError(f"model name {model.name!r} is used twice")
         state.models[model.name] = model
@@ -141,7 +143,13 @@ async def start_service(state: ServiceState) -> None:
     for model in state.models.values():
         device = model.runtime.device
         if device not in state.executors:  # one inference thread per device
-            state.executors[device] = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{device}")
+            runtimes = [m.runtime for m in state.models.values() if m.runtime.device == device]
+            state.executors[device] = ThreadPoolExecutor(
+                1,
+                thread_name_prefix=f"infer-{device}",
+                initializer=_init_thread,
+                initargs=(runtimes,),
+            )
         executor = state.executors[device]
         if s.warmup:
             t0 = time.perf_counter()
@@ -173,6 +181,11 @@ async def start_service(state: ServiceState) -> None:
         state.default,
         f"on ({s.max_batch_rows} rows / {s.max_wait_ms} ms)" if s.batching else "off",
     )
+
+
+def _init_thread(runtimes: list[Runtime]) -> None:
+    for runtime in runtimes:
+        runtime.init_thread()
 
 
 def _warm(model: ServedModel, buckets: list[int]) -> None:

@@ -6,6 +6,7 @@ set the same field (flags win). Nothing below reads an argparse namespace.
 
 from __future__ import annotations
 
+import os
 from typing import Literal
 
 from pydantic import Field, field_validator
@@ -46,7 +47,9 @@ class Settings(BaseSettings):
     max_k: int = Field(default=1000, ge=1, description="largest k of /recommend")
     warmup: bool = Field(default=True, description="run every batch-size bucket before /readyz")
     threads: int = Field(
-        default=0, ge=0, description="intra-op threads per runtime (0 = library default)"
+        default=0,
+        ge=0,
+        description="intra-op threads of the inference worker (0 = cores - 1, at least 1)",
     )
     floor_endpoint: bool = Field(
         default=False, description="expose POST /bench/floor (benchmarks only)"
@@ -66,6 +69,10 @@ class Settings(BaseSettings):
 
     def model_paths(self) -> list[tuple[str, str]]:
         return [split_model_arg(entry) for entry in self.models]
+
+    def inference_threads(self) -> int:
+        """Threads for the model's kernels; one core is left to the event loop."""
+        return self.threads or max(1, (os.cpu_count() or 2) - 1)
 
     def buckets(self) -> list[int]:
         """Batch-size buckets warmed at startup: powers of two up to max_batch_rows."""

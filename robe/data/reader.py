@@ -34,6 +34,8 @@ __all__ = [
 DEFAULT_SCHEMA = "criteo-kaggle"
 # Bytes read per step, per row of a chunk: Criteo Kaggle rows average about 240 bytes.
 _BYTES_PER_ROW = 256
+# Criteo lines are a few hundred bytes; anything near this is not TSV rows.
+MAX_LINE_BYTES = 1 << 20
 
 
 def resolve_schema(path: Path, schema_arg: str | None) -> Schema:
@@ -134,6 +136,10 @@ def _line_blocks(
     while True:
         data = _read(stream, shard, read_size)
         pending = pending + data if pending else data
+        if len(pending) - pending.rfind(b"\n") > MAX_LINE_BYTES:
+            # Not line-oriented text (a binary file, say): stop before it fills memory.
+            line = first_line + pending.count(b"\n") + 1
+            raise DataError(f"{shard}:{line}: line longer than {MAX_LINE_BYTES} bytes")
         if not data and pending and not pending.endswith(b"\n"):
             pending += b"\n"  # the last line may lack its newline
         if pending.count(b"\n") >= chunk_rows:

@@ -1,4 +1,9 @@
-"""AOTInductor packages (`model.pt2`), compiled for one platform, device and torch."""
+"""AOTInductor packages (`model.pt2`, and `model.cuda.pt2` for CUDA), one platform each.
+
+Compatibility (platform, torch version) is checked by model_export.runners.load_aoti;
+a package that does not fit raises IncompatiblePackageError, and the loader falls back
+to another format of the artifact.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from robe.errors import RobeError
 from service.errors import ModelLoadError
 from service.rows import Dense, Keys, model_inputs
 from service.runtimes.base import Runtime, Scores
@@ -16,50 +22,35 @@ class IncompatiblePackageError(ModelLoadError):
     """A .pt2 built for another torch, device or platform (the server falls back)."""
 
 
-def check_compatible(entry: dict[str, Any], device: str) -> None:
-    """Refuse a package whose manifest entry names another torch version or device."""
-    import torch
-
-    want_torch = entry.get("torch")
-    if want_torch and want_torch != torch.__version__:
-        raise IncompatiblePackageError(
-            f"model.pt2 was compiled for torch {want_torch}, this is torch {torch.__version__}"
-        )
-    want_device = entry.get("device")
-    if want_device and want_device != device:
-        raise IncompatiblePackageError(
-            f"model.pt2 was compiled for device {want_device}, serving on {device}"
-        )
-
-
 class AotiRuntime(Runtime):
     backend = "aoti"
-    pad_to_buckets = True
 
     def __init__(self, path: Path, device: str, entry: dict[str, Any], threads: int = 0) -> None:
         import torch
 
-        import robe.ops  # noqa: F401  (the package calls torch.ops.robe.*)
+        import robe.ops  # noqa: F401
+        from model_export.runners import load_aoti
 
-        check_compatible(entry, device)
-        if threads:
-            torch.set_num_threads(threads)
+        if device == "cuda":
+            cuda = entry.get("cuda")
+            if not isinstance(cuda, dict) or "file" not in cuda:
+                raise IncompatiblePackageError(
+                    f"{path}: the artifact has no CUDA AOTInductor package (export it on a "
+                    "machine with CUDA)"
+                )
+            path = path.parent / str(cuda["file"])
         self.device = device
+        self.threads = threads
         self._torch = torch
         try:
-            self.runner = torch._inductor.aoti_load_package(str(path))
-        except Exception as exc:  # the loader raises bare RuntimeErrors of many kinds
-            raise IncompatiblePackageError(f"{path}: AOTInductor cannot load it ({exc})") from exc
+            self.score = load_aoti(path, entry=entry, device=device)
+        except RobeError as exc:
+            raise IncompatiblePackageError(str(exc)) from exc
+
+    def init_thread(self) -> None:
+        if self.threads:
+            self._torch.set_num_threads(self.threads)
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
-        torch = self._torch
         d, values, offsets = model_inputs(dense, keys)
-        with torch.inference_mode():
-            out = self.runner(
-                torch.from_numpy(d).to(self.device),
-                torch.from_numpy(values).to(self.device),
-                torch.from_numpy(offsets).to(self.device),
-            )
-        if isinstance(out, list | tuple):
-            out = out[0]
-        return np.asarray(out.float().cpu().numpy(), dtype=np.float32).reshape(-1)
+        return np.asarray(self.score(d, values, offsets), dtype=np.float32).reshape(-1)

@@ -28,6 +28,12 @@ class Runtime(ABC):
     def predict(self, dense: Dense, keys: Keys) -> Scores:
         """dense [n, F] float32 and keys [n, T] int64 -> click probabilities [n] float32."""
 
+    def init_thread(self) -> None:  # noqa: B027  (optional hook)
+        """Called once in the inference thread before its first batch.
+
+        OpenMP thread counts are per calling thread, so torch runtimes set theirs here.
+        """
+
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the runtime holds (sessions, device memory)."""
 

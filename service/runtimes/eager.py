@@ -20,15 +20,18 @@ class EagerRuntime(Runtime):
         from robe.checkpoint import load_checkpoint
         from robe.errors import CheckpointError
 
-        if threads:
-            torch.set_num_threads(threads)
         self.device = device
+        self.threads = threads
         self._torch = torch
         try:
             model, self.spec = load_checkpoint(path)
         except CheckpointError as exc:
             raise ModelLoadError(str(exc)) from exc
         self.model = model.to(device).eval()
+
+    def init_thread(self) -> None:
+        if self.threads:
+            self._torch.set_num_threads(self.threads)
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
         torch = self._torch

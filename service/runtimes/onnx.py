@@ -22,6 +22,8 @@ class OnnxRuntime(Runtime):
         if threads:
             options.intra_op_num_threads = threads
             options.inter_op_num_threads = 1
+        # no busy-waiting pool threads: the event loop needs the CPU between batches
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if device == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
                 raise ModelLoadError(

@@ -19,15 +19,18 @@ class TorchScriptRuntime(Runtime):
 
         import robe.ops  # noqa: F401  (registers torch.ops.robe before loading)
 
-        if threads:
-            torch.set_num_threads(threads)
         self.device = device
+        self.threads = threads
         self._torch = torch
         try:
             self.module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(f"{path}: TorchScript cannot load it ({exc})") from exc
         self.module.eval()
+
+    def init_thread(self) -> None:
+        if self.threads:
+            self._torch.set_num_threads(self.threads)
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
         torch = self._torch

@@ -57,7 +57,7 @@ def _artifact(directory: Path, kind: str = "robe") -> Manifest:
         version="0123456789ab",
         created_by="0.1.0",
         spec=_spec(kind),
-        hash=hash_block(7, 8, 64) if kind == "robe" else None,
+        hash=hash_block(7, 8, 8, 64) if kind == "robe" else None,
         embedding={"kind": kind, "bytes": 256, "full_equivalent_bytes": 2560, "compression": 10.0},
         metrics={"auc": 0.7},
         inputs=inputs,
@@ -82,7 +82,7 @@ def test_round_trip(tmp_path: Path) -> None:
     loaded = load_manifest(tmp_path / "a")
     assert loaded == written
     assert loaded.schema == SCHEMA
-    assert loaded.hash_params == HashParams.from_seed(7)
+    assert loaded.hash_params == HashParams.from_seed(1, 7)
     assert loaded.file_path("onnx") == tmp_path / "a" / "model.onnx"
     assert loaded.catalog_path == tmp_path / "a" / "items.jsonl"
     assert [t.name for t in loaded.inputs] == ["dense", "values", "offsets"]
@@ -162,7 +162,7 @@ def _bad_side(raw: dict[str, Any]) -> None:
 
 
 def _bad_coeff(raw: dict[str, Any]) -> None:
-    raw["hash"]["coefficients"][3] += 1
+    raw["hash"]["coefficients"][0][3] += 1
 
 
 def _escape(raw: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from robe.data import reader
 from robe.data.reader import iter_criteo, read_criteo
 from robe.data.rows import Rows
 from robe.data.skips import SkipReport
@@ -198,3 +199,11 @@ def test_nothing_left_after_skipping(tmp_path: Path) -> None:
     path = write(tmp_path / "all_bad.txt", [line("5")] * 3)
     with pytest.raises(DataError, match="no rows left after skipping bad rows"):
         read_criteo(path, KAGGLE, skip_bad_rows=True)
+
+
+def test_overlong_line_stops_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "MAX_LINE_BYTES", 1000)
+    path = tmp_path / "binary.bin"
+    path.write_bytes((line("1") + "\n").encode() * 3 + b"\x00" * 5000)
+    with pytest.raises(DataError, match=rf"^{path}:4: line longer than 1000 bytes$"):
+        read_criteo(path, KAGGLE)

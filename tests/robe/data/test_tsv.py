@@ -46,7 +46,10 @@ def test_dense_values() -> None:
     assert raw[0, 1:9].tolist() == [-1, -12, 0, 123456789, 12345678901234567890.0, 1.5, 2000, -0.5]
 
 
-@pytest.mark.parametrize("value", ["abc", "-", "--1", "1-2", "nan", "inf", " 1", "1_000", "0x10"])
+NOT_NUMBERS = ["abc", "-", "--1", "1-2", "nan", "inf", " 1", "1_000", "0x10", "٣", "1e999"]
+
+
+@pytest.mark.parametrize("value", NOT_NUMBERS)
 def test_dense_rejects(value: str) -> None:
     _, _, _, bad = parse(line("0", dense=["1"] * 6 + [value] + ["1"] * 6))
     assert bad == [(0, f"I7: not a number: {value!r}")]
