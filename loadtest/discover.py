@@ -9,6 +9,7 @@ one `POST /recommend` without candidates returns up to `max_k` catalog item ids.
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -18,6 +19,7 @@ from loadtest.traffic import Feature, Item, features_of, load_catalog
 from robe.schema import BUILTIN_SCHEMAS, SIDES, load_schema
 
 DISCOVER_K = 1000  # the service's default max_k
+RETRIES = 4
 
 
 def _request(url: str, body: dict[str, Any] | None = None, timeout: float = 30.0) -> Any:
@@ -57,10 +59,19 @@ def items_from_server(url: str, model: str | None, catalog_items: int) -> tuple[
     body: dict[str, Any] = {"user": {}, "k": k}
     if model is not None:
         body["model"] = model
-    try:
-        reply = _request(f"{url.rstrip('/')}/recommend", body)
-    except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read catalog item ids from {url}/recommend: {exc}") from exc
+    for attempt in range(RETRIES):
+        try:
+            reply = _request(f"{url.rstrip('/')}/recommend", body)
+            break
+        except urllib.error.HTTPError as exc:
+            # scoring the whole catalog can outwait the deadline of a busy server
+            if exc.code not in (503, 504) or attempt == RETRIES - 1:
+                raise ValueError(
+                    f"cannot read catalog item ids from {url}/recommend: {exc}"
+                ) from exc
+            time.sleep(0.5 * 2**attempt)
+        except (urllib.error.URLError, OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read catalog item ids from {url}/recommend: {exc}") from exc
     items = tuple(Item(str(it["item_id"])) for it in reply["items"])
     if not items:
         raise ValueError(f"the model at {url} returned no catalog items; give a catalog file")
