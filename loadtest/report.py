@@ -142,11 +142,14 @@ def comparison(report: dict[str, Any]) -> list[str]:
         )
     target = report["p99_target_ms"]
     rr, fr = r["rps_at_p99_target"], f["rps_at_p99_target"]
-    verdict = (
-        "not measured (no rate met the target)"
-        if rr is None or fr is None
-        else ("ROBE sustains at least as much" if rr >= fr else "ROBE is SLOWER here")
-    )
+    if rr is None and fr is None:
+        verdict = "neither model met the target at any rate measured"
+    elif rr is None:
+        verdict = "ROBE is SLOWER here (it met the target at no rate measured)"
+    elif fr is None or rr >= fr:
+        verdict = "ROBE sustains at least as much"
+    else:
+        verdict = "ROBE is SLOWER here"
     lines.append(
         f"Throughput at p99 <= {target:g} ms with no errors: "
         f"{rn} {_rps(rr)}, {fn} {_rps(fr)}: {verdict}."
