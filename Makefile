@@ -41,7 +41,7 @@ run: default-model
 # reused; latency does not depend on how long they trained, so the default is small.
 LOADTEST_ROOT ?= models/loadtest
 LOADTEST_ROWS ?= 20000
-LOADTEST_RATES ?= 25,50,100,150,200,300
+LOADTEST_RATES ?= 50,100,150,200,250,300,350,400
 LOADTEST_DURATION ?= 10
 LOADTEST_P99_MS ?= 50
 LOADTEST_OUT ?= build/loadtest
