@@ -112,13 +112,34 @@ async def run_rate(
     max_lag = 0.0
     last_done = 0.0
 
+    async def exchange(raw: bytes, held: list[Connection]) -> int:
+        """Send on an idle connection, or a new one; `held` gets the connection used."""
+        while idle:
+            conn = idle.pop()
+            if conn.stale:
+                conn.close()
+                continue
+            held.append(conn)
+            try:
+                status, _ = await conn.send(raw)
+                return status
+            except (OSError, ProtocolError, asyncio.IncompleteReadError):
+                # the server closed the idle connection as we sent (uvicorn closes
+                # keep-alive connections idle for 5 s) and did not answer: scoring is
+                # idempotent, so send once more on a fresh connection
+                conn.close()
+                held.clear()
+                break
+        conn = await Connection.open(target)
+        held.append(conn)
+        status, _ = await conn.send(raw)
+        return status
+
     async def one(i: int, endpoint: str, raw: bytes, scheduled: float) -> None:
         nonlocal in_flight, last_done
-        conn = idle.pop() if idle else None
+        held: list[Connection] = []
         try:
-            if conn is None:
-                conn = await asyncio.wait_for(Connection.open(target), config.timeout_s)
-            status, _ = await asyncio.wait_for(conn.send(raw), config.timeout_s)
+            status = await asyncio.wait_for(exchange(raw, held), config.timeout_s)
             done = loop.time()
             last_done = max(last_done, done)
             responses[(endpoint, status)] += 1
@@ -126,17 +147,17 @@ async def run_rate(
                 latencies[i] = done - scheduled
             else:
                 errors[str(status)] += 1
-            if conn.reusable:
-                idle.append(conn)
+            if held[-1].reusable:
+                idle.append(held[-1])
             else:
-                conn.close()
+                held[-1].close()
         except TimeoutError:
             errors["timeout"] += 1
-            if conn is not None:
+            for conn in held:
                 conn.close()  # a half-read response leaves the connection unusable
         except (OSError, ProtocolError, asyncio.IncompleteReadError):
             errors["connection"] += 1
-            if conn is not None:
+            for conn in held:
                 conn.close()
         finally:
             in_flight -= 1

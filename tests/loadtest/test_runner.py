@@ -12,8 +12,11 @@ from loadtest.runner import RateResult, RunConfig, run_rate
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def http_server(delay_s: float, serial: bool, status: int = 200) -> Callable[[], Handler]:
-    """A keep-alive server answering every request after `delay_s` (one at a time if serial)."""
+def http_server(
+    delay_s: float, serial: bool, status: int = 200, idle_close_s: float = 60.0
+) -> Callable[[], Handler]:
+    """A keep-alive server answering every request after `delay_s` (one at a time if
+    serial) that closes connections idle for `idle_close_s`, as uvicorn does after 5 s."""
 
     def make() -> Handler:
         lock = asyncio.Lock()
@@ -21,7 +24,10 @@ def http_server(delay_s: float, serial: bool, status: int = 200) -> Callable[[],
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    try:
+                        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_close_s)
+                    except TimeoutError:
+                        return
                     length = 0
                     for line in head.decode().split("\r\n"):
                         if line.lower().startswith("content-length:"):
@@ -98,6 +104,13 @@ def test_over_the_cap_is_dropped_and_counted():
     assert result.errors["dropped"] > 0
     assert result.ok + result.error_count == RunConfig(100, 0.3).count
     assert result.ok <= 5 * 2
+
+
+def test_idle_connections_closed_by_the_server_are_not_errors():
+    # a request every 100 ms, connections closed after 30 ms idle: every send finds
+    # its pooled connection closed by the server
+    result = run(http_server(0.0, serial=False, idle_close_s=0.03), RunConfig(10, 0.5))
+    assert result.errors == {} and result.ok == 5
 
 
 def test_errors_by_status_and_timeouts():
