@@ -42,8 +42,8 @@ def register(sub: Any) -> None:
         "--serve",
         action="append",
         metavar="NAME=ARTIFACT",
-        help="start `robe serve` for this model alone, measure it (memory and cold start "
-        "too), stop it; repeat to compare models one after another",
+        help="start a `robe serve` process for this model alone (memory and cold start are "
+        "measured too); repeat to compare models, swept side by side taking turns",
     )
     p.add_argument("--model", help="with --url: the model to load (default: the server's default)")
     p.add_argument("--rates", type=_rates, required=True, help="requests/s, e.g. 50,100,200")
@@ -120,11 +120,9 @@ def run_loadtest(args: argparse.Namespace) -> int:
             if not Path(path).exists():
                 raise RobeError(f"--serve {entry!r}: {path} does not exist")
             models.append((name, Path(path)))
-        runs = []
         for name, path in models:
             logging.info("%s: %s (%.1f MB)", name, path, artifact_bytes(path) / 1e6)
-            logs = args.out / "logs"
-            runs.append(measure_served(name, path, config, logs, tuple(args.server_arg)))
+        runs = measure_served(models, config, args.out / "logs", tuple(args.server_arg))
     result = report.build(runs, args.p99_target_ms, config.settings())
     report.write(result, args.out)
     if not args.no_plots:
