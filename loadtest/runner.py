@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -195,19 +195,28 @@ async def run_rate(
     )
 
 
-async def run_sweep(
-    target: Target,
-    requests: Sequence[tuple[str, bytes]],
-    configs: Sequence[RunConfig],
-    pause_s: float = 1.0,
-) -> list[RateResult]:
-    """Each rate in turn, with a pause between them so that queues drain."""
-    results = []
-    for i, config in enumerate(configs):
-        if i:
-            await asyncio.sleep(pause_s)
-        results.append(await run_rate(target, requests, config))
-    return results
+def merge(results: Sequence[RateResult]) -> RateResult:
+    """Several runs at one rate as one: every sample, every count, the durations summed."""
+    if not results:
+        raise ValueError("nothing to merge")
+    rates = {r.config.rate for r in results}
+    if len(rates) != 1:
+        raise ValueError(f"cannot merge runs at different rates {sorted(rates)}")
+    errors: Counter[str] = Counter()
+    responses: dict[str, Counter[str]] = {}
+    for r in results:
+        errors.update(r.errors)
+        for endpoint, codes in r.responses.items():
+            responses.setdefault(endpoint, Counter()).update(codes)
+    first = results[0].config
+    return RateResult(
+        config=replace(first, duration_s=sum(r.config.duration_s for r in results)),
+        latencies_s=np.concatenate([r.latencies_s for r in results]),
+        errors=dict(errors),
+        responses={e: dict(sorted(c.items())) for e, c in sorted(responses.items())},
+        elapsed_s=sum(r.elapsed_s for r in results),
+        max_send_lag_s=max(r.max_send_lag_s for r in results),
+    )
 
 
 def encode_calls(target: Target, calls: Sequence[Call]) -> list[tuple[str, bytes]]:

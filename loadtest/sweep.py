@@ -20,7 +20,7 @@ from loadtest import scrape
 from loadtest.client import Target
 from loadtest.discover import discover, model_info
 from loadtest.report import ModelRun
-from loadtest.runner import RateResult, RunConfig, encode_calls, run_rate
+from loadtest.runner import RateResult, RunConfig, encode_calls, merge, run_rate
 from loadtest.server import Server, ServerConfig, artifact_bytes
 from loadtest.traffic import Traffic, TrafficConfig
 
@@ -30,7 +30,8 @@ log = logging.getLogger("robe.loadtest")
 @dataclass(frozen=True)
 class SweepConfig:
     rates: tuple[float, ...]
-    duration_s: float
+    duration_s: float  # per rate and model, split evenly over the rounds
+    rounds: int = 1  # turns each model takes at each rate
     p99_target_ms: float = 50.0
     max_in_flight: int = 256
     timeout_s: float = 10.0
@@ -47,6 +48,8 @@ class SweepConfig:
             raise ValueError("give at least one rate")
         for rate in self.rates:
             RunConfig(rate, self.duration_s)  # validates rate and duration
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be positive, got {self.rounds}")
         if not self.p99_target_ms > 0:
             raise ValueError(f"p99 target must be positive, got {self.p99_target_ms}")
         if self.warmup_s < 0 or self.pause_s < 0:
@@ -62,6 +65,7 @@ class SweepConfig:
         return {
             "rates": list(self.rates),
             "duration_s": self.duration_s,
+            "rounds": self.rounds,
             "max_in_flight": self.max_in_flight,
             "timeout_s": self.timeout_s,
             "warmup_s": self.warmup_s,
@@ -130,9 +134,11 @@ def subject(
 async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
     """Every rate against every subject, the subjects taking turns at each rate.
 
-    The order alternates (A B, B A, A B ...) so that neither model always runs first
-    after a pause, and a machine whose other load drifts over the sweep treats both
-    alike. Idle servers wait on a socket and take no CPU.
+    At each rate every subject gets `rounds` slices of `duration / rounds`, in turns
+    whose order alternates (A B, B A, A B ...): a burst of other work on a shared
+    machine then falls on both models alike rather than on one rate of one model.
+    A subject's slices at one rate are merged into one result. Idle servers wait on
+    a socket and take no CPU.
     """
     for s in subjects:
         if config.warmup_s > 0:
@@ -140,12 +146,22 @@ async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
             await run_rate(s.target, s.requests, warm)
         s.batches_before = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
     first = True
-    for i, rate in enumerate(config.rates):
-        for s in subjects if i % 2 == 0 else subjects[::-1]:
-            if not first:
-                await asyncio.sleep(config.pause_s)
-            first = False
-            result = await run_rate(s.target, s.requests, config.run_config(rate))
+    turn = 0
+    for rate in config.rates:
+        slices: dict[str, list[RateResult]] = {s.name: [] for s in subjects}
+        for _ in range(config.rounds):
+            for s in subjects if turn % 2 == 0 else subjects[::-1]:
+                if not first:
+                    await asyncio.sleep(config.pause_s)
+                first = False
+                part = config.run_config(rate, config.duration_s / config.rounds)
+                slices[s.name].append(await run_rate(s.target, s.requests, part))
+                if s.server is not None:
+                    s.memory.append(s.server.memory())
+            turn += 1
+        for s in subjects:
+            result = merge(slices[s.name])
+            s.results.append(result)
             log.info(
                 "%s: %g req/s -> %.1f req/s, p50 %s ms, p99 %s ms, %d errors",
                 s.name,
@@ -155,9 +171,6 @@ async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
                 _fmt(result.percentile_ms(99)),
                 result.error_count,
             )
-            s.results.append(result)
-            if s.server is not None:
-                s.memory.append(s.server.memory())
     for s in subjects:
         after = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
         s.batch_rows = scrape.per_bucket(scrape.difference(after, s.batches_before))

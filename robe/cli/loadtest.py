@@ -47,7 +47,13 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--model", help="with --url: the model to load (default: the server's default)")
     p.add_argument("--rates", type=_rates, required=True, help="requests/s, e.g. 50,100,200")
-    p.add_argument("--duration", type=float, required=True, help="seconds per rate")
+    p.add_argument("--duration", type=float, required=True, help="seconds per rate and model")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="split each rate's duration into this many turns per model, alternating models",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--p99-target-ms", type=float, default=50.0)
     p.add_argument("--max-in-flight", type=int, default=256, help="past it requests are dropped")
@@ -100,6 +106,7 @@ def run_loadtest(args: argparse.Namespace) -> int:
     config = SweepConfig(
         rates=args.rates,
         duration_s=args.duration,
+        rounds=args.rounds,
         p99_target_ms=args.p99_target_ms,
         max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,

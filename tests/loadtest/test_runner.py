@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from loadtest.client import Target
-from loadtest.runner import RateResult, RunConfig, run_rate
+from loadtest.runner import RateResult, RunConfig, merge, run_rate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -129,6 +129,18 @@ def test_summary_has_exact_percentiles():
     assert s["p50_ms"] == pytest.approx(np.percentile(lat_ms, 50), abs=1e-3)
     assert s["p99_ms"] == pytest.approx(np.percentile(lat_ms, 99), abs=1e-3)
     assert s["scheduled"] == 50 and s["ok"] == 50 and s["errors"] == 0
+
+
+def test_merge_keeps_every_sample_and_count():
+    a = run(http_server(0.0, serial=False), RunConfig(rate=100, duration_s=0.2))
+    b = run(http_server(0.0, serial=False, status=503), RunConfig(rate=100, duration_s=0.1))
+    m = merge([a, b])
+    assert m.ok == 20 and m.errors == {"503": 10}
+    assert m.config.duration_s == pytest.approx(0.3) and m.summary()["scheduled"] == 30
+    assert m.responses == {"/recommend": {"200": 10, "503": 5}, "/score": {"200": 10, "503": 5}}
+    assert m.elapsed_s == pytest.approx(a.elapsed_s + b.elapsed_s)
+    with pytest.raises(ValueError, match="different rates"):
+        merge([a, run(http_server(0.0, serial=False), RunConfig(rate=50, duration_s=0.1))])
 
 
 @pytest.mark.parametrize(
