@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -35,7 +36,7 @@ def _garble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-LOADERS = {
+LOADERS: dict[str, Callable[[Path], runners.Scorer]] = {
     "model.onnx": runners.load_onnx,
     "model.torchscript.pt": runners.load_torchscript,
     "model.pt2": runners.load_aoti,
