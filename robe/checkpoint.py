@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -42,8 +41,10 @@ class ModelSpec:
         return {
             "schema": self.schema.to_dict(),
             "preset": {
-                "name": self.preset.name, "dim": self.preset.dim,
-                "bottom": list(self.preset.bottom), "top": list(self.preset.top),
+                "name": self.preset.name,
+                "dim": self.preset.dim,
+                "bottom": list(self.preset.bottom),
+                "top": list(self.preset.top),
             },
             "embedding": embedding,
         }
@@ -55,8 +56,11 @@ class ModelSpec:
             schema=Schema.from_dict(raw["schema"]),
             preset=Preset(p["name"], int(p["dim"]), tuple(p["bottom"]), tuple(p["top"])),
             embedding=EmbeddingConfig(
-                kind=e["kind"], dim=int(e["dim"]), table_sizes=tuple(e["table_sizes"]),
-                robe_size=int(e["robe_size"]), chunk=int(e["chunk"]),
+                kind=e["kind"],
+                dim=int(e["dim"]),
+                table_sizes=tuple(e["table_sizes"]),
+                robe_size=int(e["robe_size"]),
+                chunk=int(e["chunk"]),
                 hash_seed=int(e["hash_seed"]),
             ),
         )
@@ -73,7 +77,9 @@ def save_checkpoint(directory: Path, model: DLRM, spec: ModelSpec) -> None:
     tensors = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     save_file(tensors, str(directory / WEIGHTS))
     config = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "robe_version": __version__,
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "robe_version": __version__,
         **spec.to_dict(),
     }
     (directory / CONFIG).write_text(json.dumps(config, indent=2) + "\n")

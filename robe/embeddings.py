@@ -59,7 +59,11 @@ class EmbeddingConfig:
 
     @classmethod
     def robe_for_compression(
-        cls, table_sizes: tuple[int, ...], dim: int, compression: float, chunk: int = 16,
+        cls,
+        table_sizes: tuple[int, ...],
+        dim: int,
+        compression: float,
+        chunk: int = 16,
         hash_seed: int = DEFAULT_SEED,
     ) -> EmbeddingConfig:
         """A ROBE config whose array is `compression` times smaller than the plain tables."""
@@ -67,8 +71,9 @@ class EmbeddingConfig:
             raise ValueError(f"--compression must be >= 1, got {compression}")
         full = sum(table_sizes) * dim
         size = max(int(full // compression), chunk)
-        return cls("robe", dim, table_sizes, robe_size=size, chunk=min(chunk, dim),
-                   hash_seed=hash_seed)
+        return cls(
+            "robe", dim, table_sizes, robe_size=size, chunk=min(chunk, dim), hash_seed=hash_seed
+        )
 
 
 class EmbeddingCollection(nn.Module, ABC):
@@ -110,7 +115,9 @@ class RobeEmbeddingCollection(EmbeddingCollection):
         if config.kind != "robe":
             raise ValueError(f"RobeEmbeddingCollection needs kind 'robe', got {config.kind!r}")
         self.config = config
-        self.coeffs = HashParams.from_seed(config.hash_seed).coefficients
+        self.coeffs = HashParams.from_seed(
+            config.dim // config.chunk, config.hash_seed
+        ).coefficients
         scale = _init_scale(config.dim)
         self.weight = nn.Parameter(torch.empty(config.robe_size).uniform_(-scale, scale))
 
@@ -128,6 +135,9 @@ class RobeEmbeddingCollection(EmbeddingCollection):
 
 class FullEmbeddingCollection(EmbeddingCollection):
     """Plain tables (hashing trick: key mod table size), concatenated into one matrix."""
+
+    sizes: torch.Tensor
+    starts: torch.Tensor
 
     def __init__(self, config: EmbeddingConfig) -> None:
         super().__init__()
@@ -155,8 +165,12 @@ class FullEmbeddingCollection(EmbeddingCollection):
 
     def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         out = F.embedding_bag(
-            self.rows(values, offsets), self.weight, offsets, mode="sum",
-            sparse=self.training, include_last_offset=True,
+            self.rows(values, offsets),
+            self.weight,
+            offsets,
+            mode="sum",
+            sparse=self.training,
+            include_last_offset=True,
         )
         return out.view(-1, self.config.num_tables, self.config.dim)
 

@@ -3,12 +3,13 @@
 For a key `x` (int64, see robe.keys), table `t` and chunk `c`:
 
     l0 = x & (2**21 - 1); l1 = (x >> 21) & (2**21 - 1); l2 = (x >> 42) & (2**22 - 1)
-    h  = (b + a0*l0 + a1*l1 + a2*l2 + a3*t + a4*c) mod P          P = 2**31 - 1
+    h  = (b[c] + a0[c]*l0 + a1[c]*l1 + a2[c]*l2 + a3[c]*t) mod P       P = 2**31 - 1
     slot = h mod (m - Z + 1)
 
-and element `c*Z + j` of the embedding is `M[slot + j]`. Every product is below 2**53
-and the sum below 2**56, so int64 (and even float64) arithmetic is exact. This module
-is numpy-only so that the torch-free serving path shares it.
+Each chunk has its own coefficients, so the chunks of one value are hashed
+independently. Element `c*Z + j` of the embedding is `M[slot + j]`. Every product is
+below 2**53 and the sum below 2**56, so int64 (and float64) arithmetic is exact. This
+module is numpy-only so that the torch-free serving path shares it.
 """
 
 from __future__ import annotations
@@ -36,37 +37,54 @@ def splitmix64(state: int) -> tuple[int, int]:
     return state, z ^ (z >> 31)
 
 
+COEFFS_PER_CHUNK = 5  # b, a0, a1, a2, a3
+
+
 @dataclass(frozen=True)
 class HashParams:
-    """The coefficients of the universal hash; (b, a0..a4) with 1 <= a_i < P, 0 <= b < P."""
+    """Per-chunk coefficients: row c is (b, a0, a1, a2, a3), 0 <= b < P, 1 <= a_i < P."""
 
-    b: int
-    a: tuple[int, int, int, int, int]
+    table: tuple[tuple[int, int, int, int, int], ...]
     seed: int
 
     def __post_init__(self) -> None:
-        if not 0 <= self.b < PRIME:
-            raise ValueError(f"hash offset b={self.b} must be in [0, {PRIME})")
-        if len(self.a) != 5 or not all(1 <= a < PRIME for a in self.a):
-            raise ValueError(f"hash multipliers {self.a} must be five integers in [1, {PRIME})")
+        if not self.table:
+            raise ValueError("hash parameters need at least one chunk")
+        for row in self.table:
+            b, *a = row
+            if (
+                len(row) != COEFFS_PER_CHUNK
+                or not 0 <= b < PRIME
+                or not all(1 <= x < PRIME for x in a)
+            ):
+                raise ValueError(f"hash coefficients {row} out of range for P = {PRIME}")
 
     @classmethod
-    def from_seed(cls, seed: int = DEFAULT_SEED) -> HashParams:
-        """Draw b then a0..a4 from SplitMix64 seeded with `seed` (docs/hashing.md)."""
+    def from_seed(cls, num_chunks: int, seed: int = DEFAULT_SEED) -> HashParams:
+        """Draw b, a0..a3 for chunk 0, then chunk 1, ... from one SplitMix64 stream."""
         if not 0 <= seed < 2**64:
             raise ValueError(f"hash seed {seed} must be in [0, 2**64)")
-        state, out = splitmix64(seed)
-        b = out % PRIME
-        coeffs = []
-        for _ in range(5):
+        if not 1 <= num_chunks <= MAX_CHUNKS:
+            raise ValueError(f"num_chunks {num_chunks} must be in [1, {MAX_CHUNKS}]")
+        state = seed
+        rows = []
+        for _ in range(num_chunks):
             state, out = splitmix64(state)
-            coeffs.append(1 + out % (PRIME - 1))
-        return cls(b=b, a=(coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4]), seed=seed)
+            row = [out % PRIME]
+            for _ in range(COEFFS_PER_CHUNK - 1):
+                state, out = splitmix64(state)
+                row.append(1 + out % (PRIME - 1))
+            rows.append((row[0], row[1], row[2], row[3], row[4]))
+        return cls(table=tuple(rows), seed=seed)
+
+    @property
+    def num_chunks(self) -> int:
+        return len(self.table)
 
     @property
     def coefficients(self) -> list[int]:
-        """[b, a0, a1, a2, a3, a4]: the order kernels and exported graphs receive them in."""
-        return [self.b, *self.a]
+        """Row-major [b_0, a0_0, a1_0, a2_0, a3_0, b_1, ...]: what kernels receive."""
+        return [x for row in self.table for x in row]
 
 
 @dataclass(frozen=True)
@@ -83,7 +101,9 @@ class RobeLayout:
         if self.dim % self.chunk:
             raise ValueError(f"chunk Z={self.chunk} must divide the embedding dim {self.dim}")
         if self.size < self.chunk:
-            raise ValueError(f"ROBE array size {self.size} is smaller than the chunk Z={self.chunk}")
+            raise ValueError(
+                f"ROBE array size {self.size} is smaller than the chunk Z={self.chunk}"
+            )
         if self.slots > PRIME:
             raise ValueError(f"ROBE array size {self.size} exceeds the hash range 2**31-1 + Z")
         if self.num_chunks > MAX_CHUNKS:
@@ -117,12 +137,19 @@ def slots_numpy(
     params: HashParams,
 ) -> npt.NDArray[np.int64]:
     """Chunk start slots, shape keys.shape + (num_chunks,); the numpy statement of the spec."""
+    if params.num_chunks != layout.num_chunks:
+        raise ValueError(f"{params.num_chunks} hash rows for {layout.num_chunks} chunks")
     tables = np.asarray(tables, dtype=np.int64)
     if tables.size and (tables.min() < 0 or tables.max() >= MAX_TABLES):
         raise ValueError(f"table ids must be in [0, {MAX_TABLES})")
-    b, a0, a1, a2, a3, a4 = params.coefficients
+    coef = np.array(params.table, dtype=np.int64)  # [chunks, 5]
     l0, l1, l2 = limbs(keys)
-    base = b + a0 * l0 + a1 * l1 + a2 * l2 + a3 * np.broadcast_to(tables, l0.shape)
-    chunks = np.arange(layout.num_chunks, dtype=np.int64) * a4
-    h = (base[..., None] + chunks) % PRIME
+    t = np.broadcast_to(tables, l0.shape)
+    h = (
+        coef[:, 0]
+        + coef[:, 1] * l0[..., None]
+        + coef[:, 2] * l1[..., None]
+        + coef[:, 3] * l2[..., None]
+        + coef[:, 4] * t[..., None]
+    ) % PRIME
     return h % layout.slots

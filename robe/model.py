@@ -5,6 +5,7 @@ B = batch rows, F = dense features, T = sparse features (tables), D = embedding 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -44,7 +45,7 @@ def get_preset(name: str) -> Preset:
 
 def _mlp(widths: list[int], last_activation: bool) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(widths)):
         layers.append(nn.Linear(fan_in, fan_out))
         if last_activation or i < len(widths) - 2:
             layers.append(nn.ReLU())
@@ -75,6 +76,8 @@ class SparseArch(nn.Module):
 
 class InteractionArch(nn.Module):
     """[B, D] and [B, T, D] -> [B, D + (T+1)T/2]: dense output and pairwise dot products."""
+
+    pairs: torch.Tensor
 
     def __init__(self, num_sparse: int) -> None:
         super().__init__()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any, Literal
 
 Side = Literal["user", "item", "context"]
 SIDES: tuple[Side, ...] = ("user", "item", "context")
@@ -19,26 +19,107 @@ SIDES: tuple[Side, ...] = ("user", "item", "context")
 # Per-feature cardinalities of the Criteo Kaggle (Display Advertising Challenge) data,
 # as counted by the reference DLRM implementation.
 KAGGLE_CARDINALITIES = (
-    1460, 583, 10131227, 2202608, 305, 24, 12517, 633, 3, 93145, 5683, 8351593, 3194,
-    27, 14992, 5461306, 10, 5652, 2173, 4, 7046547, 18, 15, 286181, 105, 142572,
+    1460,
+    583,
+    10131227,
+    2202608,
+    305,
+    24,
+    12517,
+    633,
+    3,
+    93145,
+    5683,
+    8351593,
+    3194,
+    27,
+    14992,
+    5461306,
+    10,
+    5652,
+    2173,
+    4,
+    7046547,
+    18,
+    15,
+    286181,
+    105,
+    142572,
 )
 # Criteo Terabyte cardinalities capped at 40M rows per table (the MLPerf DLRM setting).
 TERABYTE_CARDINALITIES = (
-    39884406, 39043, 17289, 7420, 20263, 3, 7120, 1543, 63, 38532951, 2953546, 403346,
-    10, 2208, 11938, 155, 4, 976, 14, 39979771, 25641295, 39664984, 585935, 12972, 108,
+    39884406,
+    39043,
+    17289,
+    7420,
+    20263,
+    3,
+    7120,
+    1543,
+    63,
+    38532951,
+    2953546,
+    403346,
+    10,
+    2208,
+    11938,
+    155,
+    4,
+    976,
+    14,
+    39979771,
+    25641295,
+    39664984,
+    585935,
+    12972,
+    108,
     36,
 )
 
 # Side conventions for the anonymous Criteo columns: the large id-like tables are split
 # between users and items, small ones are context (time, placement, device ...).
 _CRITEO_SPARSE_SIDES: tuple[Side, ...] = (
-    "context", "context", "user", "item", "context", "context", "item", "context",
-    "context", "user", "item", "user", "item", "context", "item", "user", "context",
-    "item", "item", "context", "user", "context", "context", "item", "context", "item",
+    "context",
+    "context",
+    "user",
+    "item",
+    "context",
+    "context",
+    "item",
+    "context",
+    "context",
+    "user",
+    "item",
+    "user",
+    "item",
+    "context",
+    "item",
+    "user",
+    "context",
+    "item",
+    "item",
+    "context",
+    "user",
+    "context",
+    "context",
+    "item",
+    "context",
+    "item",
 )
 _CRITEO_DENSE_SIDES: tuple[Side, ...] = (
-    "user", "user", "user", "user", "item", "item", "item", "item", "item", "context",
-    "context", "user", "item",
+    "user",
+    "user",
+    "user",
+    "user",
+    "item",
+    "item",
+    "item",
+    "item",
+    "item",
+    "context",
+    "context",
+    "user",
+    "item",
 )
 
 
@@ -94,9 +175,12 @@ class Schema:
         return tuple(f.size for f in self.sparse)
 
     def side_of(self, name: str) -> Side:
-        for f in (*self.dense, *self.sparse):
-            if f.name == name:
-                return f.side
+        for dense in self.dense:
+            if dense.name == name:
+                return dense.side
+        for sparse in self.sparse:
+            if sparse.name == name:
+                return sparse.side
         raise KeyError(name)
 
     def to_dict(self) -> dict[str, Any]:
@@ -126,7 +210,7 @@ class Schema:
 def _side(value: object) -> Side:
     if value not in SIDES:
         raise ValueError(f"feature side must be one of {SIDES}, got {value!r}")
-    return cast(Side, value)
+    return value
 
 
 def criteo_schema(name: str, cardinalities: tuple[int, ...], dim: int) -> Schema:

@@ -16,24 +16,41 @@ def register(sub: Any) -> None:
     data_sub = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
 
     synth = data_sub.add_parser("synth", help="write synthetic Criteo-format data")
-    synth.add_argument("--schema", required=True,
-                       help="criteo-kaggle, criteo-terabyte or a schema .json file")
+    synth.add_argument(
+        "--schema", required=True, help="criteo-kaggle, criteo-terabyte or a schema .json file"
+    )
     synth.add_argument("--rows", type=int, required=True, help="rows to generate")
-    synth.add_argument("--seed", type=int, default=0, help="random seed (output is a function of it)")
+    synth.add_argument(
+        "--seed", type=int, default=0, help="random seed (output is a function of it)"
+    )
     synth.add_argument("--out", type=Path, required=True, help="output directory")
-    synth.add_argument("--shards", type=int, default=0,
-                       help="TSV shards to write (default: one per million rows, at least 1)")
+    synth.add_argument(
+        "--shards",
+        type=int,
+        default=0,
+        help="TSV shards to write (default: one per million rows, at least 1)",
+    )
     synth.add_argument("--gzip", action="store_true", help="gzip the shards")
-    synth.add_argument("--users", type=int, default=0, help="distinct users (default: scales with rows)")
-    synth.add_argument("--items", type=int, default=0, help="catalog size (default: scales with rows)")
+    synth.add_argument(
+        "--users", type=int, default=0, help="distinct users (default: scales with rows)"
+    )
+    synth.add_argument(
+        "--items", type=int, default=0, help="catalog size (default: scales with rows)"
+    )
     synth.set_defaults(handler=run_synth)
 
     inspect = data_sub.add_parser("inspect", help="print rows, CTR and distinct counts")
     inspect.add_argument("path", type=Path, help="a TSV file (plain or .gz) or a folder of shards")
-    inspect.add_argument("--schema", default=None,
-                         help="schema name or file (default: PATH/schema.json, else criteo-kaggle)")
-    inspect.add_argument("--skip-bad-rows", action="store_true",
-                         help="count and skip malformed rows instead of stopping at the first")
+    inspect.add_argument(
+        "--schema",
+        default=None,
+        help="schema name or file (default: PATH/schema.json, else criteo-kaggle)",
+    )
+    inspect.add_argument(
+        "--skip-bad-rows",
+        action="store_true",
+        help="count and skip malformed rows instead of stopping at the first",
+    )
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inspect.set_defaults(handler=run_inspect)
 
@@ -42,8 +59,14 @@ def run_synth(args: argparse.Namespace) -> int:
     from robe.data.synth import SynthConfig, synthesize
 
     config = SynthConfig(
-        schema=load_schema(args.schema), rows=args.rows, seed=args.seed, out=args.out,
-        shards=args.shards, compress=args.gzip, users=args.users, items=args.items,
+        schema=load_schema(args.schema),
+        rows=args.rows,
+        seed=args.seed,
+        out=args.out,
+        shards=args.shards,
+        compress=args.gzip,
+        users=args.users,
+        items=args.items,
     )
     stats = synthesize(config)
     print(json.dumps(stats, indent=2))

@@ -33,8 +33,12 @@ def check_bags(values: torch.Tensor, offsets: torch.Tensor, num_tables: int) -> 
 
 @torch.library.custom_op("robe::slots", mutates_args=())
 def slots(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, num_chunks: int,
-    array_slots: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     tables = reference.bag_ids(offsets, values.numel()) % num_tables
     return reference.slots(values, tables, num_chunks, array_slots, coeffs)
@@ -42,16 +46,25 @@ def slots(
 
 @slots.register_fake
 def _slots_fake(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, num_chunks: int,
-    array_slots: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     return values.new_empty(values.shape[0], num_chunks)
 
 
 @torch.library.custom_op("robe::lookup", mutates_args=())
 def lookup(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     impl = kernels.forward_impl(weight.device)
     return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)
@@ -59,16 +72,27 @@ def lookup(
 
 @lookup.register_fake
 def _lookup_fake(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     return weight.new_empty(offsets.shape[0] - 1, dim)
 
 
 @torch.library.custom_op("robe::lookup_backward", mutates_args=())
 def lookup_backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     impl = kernels.backward_impl(grad.device)
     return impl(grad.contiguous(), values, offsets, array_size, num_tables, dim, chunk, coeffs)
@@ -76,8 +100,14 @@ def lookup_backward(
 
 @lookup_backward.register_fake
 def _lookup_backward_fake(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     return grad.new_empty(array_size)
 

@@ -28,20 +28,25 @@ def slots(
     coeffs: list[int],
 ) -> torch.Tensor:
     """Chunk start slots per value, [N, num_chunks] int64 (docs/hashing.md)."""
-    b, a0, a1, a2, a3, a4 = coeffs
+    coef = torch.tensor(coeffs, dtype=torch.int64, device=values.device).view(num_chunks, 5)
+    acc = coef[:, 0].expand(values.numel(), num_chunks)
     shift = 0
-    acc = torch.full_like(values, b)
-    for a, bits in zip((a0, a1, a2), LIMB_BITS, strict=True):
-        acc = acc + a * ((values >> shift) & ((1 << bits) - 1))
+    for i, bits in enumerate(LIMB_BITS):
+        limb = (values >> shift) & ((1 << bits) - 1)
+        acc = acc + coef[:, 1 + i] * limb[:, None]
         shift += bits
-    acc = acc + a3 * tables
-    chunks = torch.arange(num_chunks, device=values.device, dtype=torch.int64) * a4
-    return ((acc[:, None] + chunks) % PRIME) % array_slots
+    acc = acc + coef[:, 4] * tables[:, None]
+    return (acc % PRIME) % array_slots
 
 
 def element_indices(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, dim: int, chunk: int,
-    array_size: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    array_size: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Index into the array of every embedding element of every value, [N, dim] int64."""
     tables = bag_ids(offsets, values.numel()) % num_tables
@@ -51,8 +56,13 @@ def element_indices(
 
 
 def lookup(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Summed bag embeddings, [num_bags, dim] in weight's dtype."""
     idx = element_indices(values, offsets, num_tables, dim, chunk, weight.numel(), coeffs)
@@ -62,8 +72,14 @@ def lookup(
 
 
 def lookup_backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size]."""
     idx = element_indices(values, offsets, num_tables, dim, chunk, array_size, coeffs)

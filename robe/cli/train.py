@@ -1,0 +1,111 @@
+"""`robe train` and `robe evaluate`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from robe.model import PRESETS
+
+
+def register(sub: Any) -> None:
+    train = sub.add_parser("train", help="train a DLRM with ROBE or plain embedding tables")
+    train.add_argument(
+        "--data", type=Path, required=True, help="TSV file (or .gz) or folder of shards"
+    )
+    train.add_argument("--embedding", choices=["robe", "full"], required=True)
+    size = train.add_mutually_exclusive_group()
+    size.add_argument(
+        "--compression", type=float, help="ROBE: plain-table params / array params (default 1000)"
+    )
+    size.add_argument("--robe-size", type=int, metavar="BYTES", help="ROBE: array size in bytes")
+    train.add_argument(
+        "--chunk", type=int, default=16, help="ROBE: Z, contiguous elements per hash"
+    )
+    train.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="layer widths (default: kaggle / terabyte by schema, else small)",
+    )
+    train.add_argument(
+        "--schema", help="schema name or file (default: DATA/schema.json, else criteo-kaggle)"
+    )
+    train.add_argument("--epochs", type=int, default=1)
+    train.add_argument("--batch-size", type=int, default=256)
+    train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the dense layers")
+    train.add_argument(
+        "--embedding-lr", type=float, default=1e-2, help="learning rate of the embeddings"
+    )
+    val = train.add_mutually_exclusive_group()
+    val.add_argument(
+        "--val-fraction", type=float, default=0.1, help="last fraction of rows held out"
+    )
+    val.add_argument("--val-rows", type=int, help="last N rows held out")
+    val.add_argument("--val-data", type=Path, help="a separate validation file or folder")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--skip-bad-rows", action="store_true", help="count and skip malformed rows")
+    train.add_argument("--no-progress", action="store_true", help="no progress bar")
+    train.add_argument("--out", type=Path, required=True, help="run directory to write")
+    train.set_defaults(handler=run_train)
+
+    ev = sub.add_parser(
+        "evaluate", help="score a checkpoint on labelled data, print metrics as JSON"
+    )
+    ev.add_argument(
+        "--checkpoint", type=Path, required=True, help="a run directory (RUN) or RUN/checkpoint"
+    )
+    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--skip-bad-rows", action="store_true")
+    ev.set_defaults(handler=run_evaluate)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from robe.train.config import TrainConfig
+    from robe.train.trainer import train
+
+    config = TrainConfig(
+        data=args.data,
+        out=args.out,
+        embedding=args.embedding,
+        compression=args.compression,
+        robe_size_bytes=args.robe_size,
+        chunk=args.chunk,
+        preset=args.preset,
+        schema=args.schema,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        embedding_lr=args.embedding_lr,
+        val_fraction=args.val_fraction,
+        val_rows=args.val_rows,
+        val_data=args.val_data,
+        seed=args.seed,
+        skip_bad_rows=args.skip_bad_rows,
+        progress=not args.no_progress,
+    )
+    metrics = train(config)
+    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from robe.checkpoint import load_checkpoint
+    from robe.data.reader import read_criteo
+    from robe.train.evaluate import evaluate
+
+    model, spec = load_checkpoint(args.checkpoint)
+    rows = read_criteo(args.data, spec.schema, skip_bad_rows=args.skip_bad_rows)
+    metrics: dict[str, Any] = dict(evaluate(model, rows))
+    emb = spec.embedding
+    metrics.update(
+        embedding=emb.kind,
+        embedding_params=emb.params,
+        full_equivalent_params=emb.full_equivalent_params,
+        compression=emb.compression,
+    )
+    json.dump(metrics, sys.stdout, indent=2)
+    print()
+    return 0

@@ -1,0 +1,43 @@
+"""Refuse, before allocating anything, a model whose training state will not fit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psutil
+
+from robe.embeddings import BYTES_PER_PARAM, EmbeddingConfig
+from robe.errors import ResourceError
+
+# Adam / SparseAdam keep two moments per parameter; plus the parameter itself.
+STATE_COPIES = 3
+GB = 1e9
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    weight_bytes: int
+    optimizer_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return self.weight_bytes + self.optimizer_bytes
+
+
+def estimate(config: EmbeddingConfig) -> MemoryEstimate:
+    weights = config.params * BYTES_PER_PARAM
+    return MemoryEstimate(weights, (STATE_COPIES - 1) * weights)
+
+
+def check_fits(config: EmbeddingConfig, available_bytes: int | None = None) -> MemoryEstimate:
+    """The estimate, or ResourceError when it exceeds 90% of the available memory."""
+    need = estimate(config)
+    available = psutil.virtual_memory().available if available_bytes is None else available_bytes
+    if need.total_bytes > 0.9 * available:
+        raise ResourceError(
+            f"{config.kind} embeddings need {need.total_bytes / GB:.1f} GB to train "
+            f"({need.weight_bytes / GB:.1f} GB of tables + {need.optimizer_bytes / GB:.1f} GB "
+            f"of optimizer state), but this machine has {available / GB:.1f} GB available; "
+            "use --embedding robe with --compression"
+        )
+    return need
