@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,6 +39,22 @@ class ParsedBlock:
     labels: npt.NDArray[np.float32]  # [n]
     dense_raw: npt.NDArray[np.float64]  # [n, F], NaN where missing
     keys: I64  # [n, T]
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def take(self, rows: slice) -> ParsedBlock:
+        return ParsedBlock(self.labels[rows], self.dense_raw[rows], self.keys[rows])
+
+    @staticmethod
+    def concat(parts: Sequence[ParsedBlock]) -> ParsedBlock:
+        if len(parts) == 1:
+            return parts[0]
+        return ParsedBlock(
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.dense_raw for p in parts]),
+            np.concatenate([p.keys for p in parts]),
+        )
 
 
 @dataclass(frozen=True)
