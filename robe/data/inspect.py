@@ -100,10 +100,13 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
         dense_sum += np.where(missing, 0.0, block.dense_raw).sum(axis=0)
         dense_min = np.minimum(dense_min, np.where(missing, np.inf, block.dense_raw).min(axis=0))
         dense_max = np.maximum(dense_max, np.where(missing, -np.inf, block.dense_raw).max(axis=0))
-        is_missing = block.keys == MISSING_KEY
-        sparse_missing += is_missing.sum(axis=0)
+        sparse_missing += (block.keys == MISSING_KEY).sum(axis=0)
+        # One sort for all features (a row per feature) beats a np.unique per feature.
+        ordered = np.sort(block.keys.T, axis=1)
+        fresh = np.ones(ordered.shape, dtype=bool)
+        fresh[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
         for j, seen in enumerate(distinct):
-            seen.add(block.keys[~is_missing[:, j], j])
+            seen.add(ordered[j][fresh[j]])
     present = rows - dense_missing
     dense = tuple(
         DenseStats(
@@ -134,15 +137,15 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
 
 
 class _DistinctKeys:
-    """An exact distinct count over chunks: unique keys per chunk, merged when they pile up."""
+    """An exact count of distinct present keys: unique keys per chunk, merged as they pile up."""
 
     def __init__(self) -> None:
         self._merged: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._pending: list[npt.NDArray[np.int64]] = []
         self._pending_size = 0
 
-    def add(self, keys: npt.NDArray[np.int64]) -> None:
-        unique = np.unique(keys)
+    def add(self, unique: npt.NDArray[np.int64]) -> None:
+        """Add one chunk's keys, already unique."""
         self._pending.append(unique)
         self._pending_size += len(unique)
         # Merging only once the pending keys outnumber the merged ones keeps the total
@@ -152,7 +155,9 @@ class _DistinctKeys:
 
     def count(self) -> int:
         self._merge()
-        return len(self._merged)
+        missing = np.searchsorted(self._merged, MISSING_KEY)
+        has_missing = missing < len(self._merged) and self._merged[missing] == MISSING_KEY
+        return len(self._merged) - int(has_missing)
 
     def _merge(self) -> None:
         if self._pending:
