@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 DEFAULT_SCHEMA = "criteo-kaggle"
-# Bytes read per step, per row of a chunk: Criteo Kaggle rows average about 240 bytes.
+# Bytes read per step, per line of a parse block: Criteo Kaggle lines average ~240 bytes.
 _BYTES_PER_ROW = 256
 # Lines parsed at a time: large enough to amortise numpy's per-call cost, small enough
 # that the parser's temporaries (~30 bytes per byte of input) stay near the CPU caches.
