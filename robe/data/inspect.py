@@ -61,6 +61,8 @@ class InspectReport:
         return out
 
     def format(self) -> str:
+        # The name column fits the longest feature name, so long custom names stay aligned.
+        w = max([len(f.name) for f in (*self.dense, *self.sparse)] + [6])
         lines = [
             f"path       {self.path} ({self.files} file{'s' if self.files != 1 else ''})",
             f"schema     {self.schema}",
@@ -68,16 +70,16 @@ class InspectReport:
             f"positives  {self.positives:,} (CTR {self.ctr:.4f})",
             f"skipped    {self.skipped:,} bad rows",
             "",
-            f"{'dense':<12} {'side':<8} {'missing':>8} {'mean':>12} {'min':>12} {'max':>12}",
+            f"{'dense':<{w}}  {'side':<8} {'missing':>8} {'mean':>12} {'min':>12} {'max':>12}",
         ]
         for d in self.dense:
             lines.append(
-                f"{d.name:<12} {d.side:<8} {d.missing:>8.1%} {_num(d.mean):>12} "
+                f"{d.name:<{w}}  {d.side:<8} {d.missing:>8.1%} {_num(d.mean):>12} "
                 f"{_num(d.min):>12} {_num(d.max):>12}"
             )
-        lines += ["", f"{'sparse':<12} {'side':<8} {'missing':>8} {'distinct':>12}"]
+        lines += ["", f"{'sparse':<{w}}  {'side':<8} {'missing':>8} {'distinct':>12}"]
         for s in self.sparse:
-            lines.append(f"{s.name:<12} {s.side:<8} {s.missing:>8.1%} {s.distinct:>12,}")
+            lines.append(f"{s.name:<{w}}  {s.side:<8} {s.missing:>8.1%} {s.distinct:>12,}")
         return "\n".join(lines)
 
 
