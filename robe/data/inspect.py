@@ -62,7 +62,8 @@ class InspectReport:
 
     def format(self) -> str:
         # The name column fits the longest feature name, so long custom names stay aligned.
-        w = max([len(f.name) for f in (*self.dense, *self.sparse)] + [6])
+        names = [d.name for d in self.dense] + [s.name for s in self.sparse]
+        w = max([len(name) for name in names] + [6])
         lines = [
             f"path       {self.path} ({self.files} file{'s' if self.files != 1 else ''})",
             f"schema     {self.schema}",
