@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-from model_export import onnx_export, runners
+from model_export import artifact, onnx_export, runners
 from model_export.artifact import ExportRequest, content_version, export_artifact
-from model_export.errors import VerifyError
+from model_export.errors import ArtifactError, VerifyError
 from model_export.manifest import FORMATS, load_manifest
 from model_export.verify import MIN_ROWS, VerifySettings
 from robe.checkpoint import load_checkpoint
@@ -123,8 +123,16 @@ def test_verify_mismatch_is_recorded_and_raised(
     assert verify["formats"]["onnx"]["indices_identical"]
 
 
-def test_bad_catalog_line_is_named(tmp_path: Path) -> None:
+def test_bad_catalog_is_refused_before_exporting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def must_not_export(*args: object) -> None:
+        raise AssertionError("exported before checking the catalog")
+
+    monkeypatch.setattr(artifact, "_write_formats", must_not_export)
     bad = tmp_path / "items.jsonl"
     bad.write_text(CATALOG_LINE + '{"features": {}}\n')
-    with pytest.raises(Exception, match=r"items\.jsonl:2: an item needs an \"item_id\""):
-        export_artifact(ExportRequest(make_run(tmp_path), tmp_path / "a", ("onnx",), catalog=bad))
+    request = ExportRequest(make_run(tmp_path), tmp_path / "a", ("onnx",), catalog=bad)
+    with pytest.raises(ArtifactError, match=r"items\.jsonl:2: an item needs an \"item_id\""):
+        export_artifact(request)
+    assert not (tmp_path / "a").exists()
