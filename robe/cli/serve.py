@@ -86,7 +86,6 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import build_app
-    from service.errors import ModelLoadError
 
     settings = settings_from_args(args)
     if not settings.models:
@@ -95,6 +94,8 @@ def run_serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = build_app(settings)
+    # A model that cannot load is one line (raised below), not uvicorn's traceback of it.
+    logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback())
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -106,8 +107,15 @@ def run_serve(args: argparse.Namespace) -> int:
     server = uvicorn.Server(config)
     try:
         server.run()
-    except ModelLoadError as exc:
-        raise RobeError(str(exc)) from None
+    except SystemExit:  # uvicorn exits with code 3 when the lifespan startup fails
+        pass
     if not server.started:
-        raise RobeError("the server did not start (see the log above)")
+        error = getattr(app.state, "startup_error", None)
+        raise RobeError(error or "the server did not start (see the log above)")
     return 0
+
+
+class _HideLoadTraceback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Traceback") and "ModelLoadError" in text)
