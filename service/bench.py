@@ -364,7 +364,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         name: 1 / (1 / floor_rps + 1 / max(per_rt.values())) for name, per_rt in model_rps.items()
     }
     result = {
-        "machine": machine(),
+        "machine": host,
         "candidates": cfg.candidates,
         "seconds_per_case": cfg.seconds,
         "rounds": cfg.rounds,
