@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from typing import Any, get_args
 
@@ -105,10 +106,9 @@ def run_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
-    try:
+    # uvicorn exits with code 3 when the lifespan startup fails; say why in one line
+    with contextlib.suppress(SystemExit):
         server.run()
-    except SystemExit:  # uvicorn exits with code 3 when the lifespan startup fails
-        pass
     if not server.started:
         error = getattr(app.state, "startup_error", None)
         raise RobeError(error or "the server did not start (see the log above)")
