@@ -26,7 +26,7 @@ def _step(title: str, cmd: list[str], done: Path) -> None:
     if done.exists():
         print(f"[default model] {title}: already there ({done})", flush=True)
         return
-    print(f"[default model] {title} ...\n  $ {' '.join(cmd[2:])}", flush=True)
+    print(f"[default model] {title} ...\n  $ robe {' '.join(cmd[3:])}", flush=True)
     t0 = time.perf_counter()
     result = subprocess.run(cmd, check=False)
     if result.returncode != 0:
