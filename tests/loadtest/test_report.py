@@ -31,6 +31,8 @@ def run(name: str, embedding: str, sweep: tuple[RateResult, ...], size: int, rss
         info=info,
         sweep=sweep,
         batch_rows=((1.0, 3), (16.0, 10), (float("inf"), 0)),
+        stage_ms={"parse": 0.25, "queue": 1.5, "inference": None, "postprocess": 0.1},
+        mean_batch_rows=12.25,
         artifact_bytes=size,
         rss_bytes=rss,
         rss_ready_bytes=rss - 1,
@@ -78,6 +80,7 @@ def test_report_fields_and_comparison(tmp_path: Path):
     assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(r))
     md = (tmp_path / "report.md").read_text()
     assert "| 200 | full | 200.0 |" in md and "503: 1" in md
+    assert "| robe | 0.25 | 1.50 | n/a | 0.10 | 12.2 |" in md
 
 
 def test_slower_robe_is_said():
