@@ -12,7 +12,8 @@ from loadtest.runner import RateResult, RunConfig
 def point(rate: float, latency_ms: float, errors: dict[str, int] | None = None) -> RateResult:
     n = int(rate)  # one second per rate
     lat = np.full(n, latency_ms / 1000)
-    lat[-1] = 3 * latency_ms / 1000  # the tail: above p99 only when n > 100
+    if n > 100:
+        lat[-1] = 3 * latency_ms / 1000  # a tail sample, beyond the p99
     return RateResult(
         config=RunConfig(rate, 1.0),
         latencies_s=lat,
@@ -54,6 +55,10 @@ def test_rps_at_target_needs_no_errors_and_p99_within():
     assert rps_at_p99_target(ROBE.sweep, 10.0) == pytest.approx(200)
     assert rps_at_p99_target(FULL.sweep, 10.0) == pytest.approx(50)  # 200/s had an error
     assert rps_at_p99_target(ROBE.sweep, 1.0) is None
+    # a rate that passes above one that failed does not count
+    lucky = (point(50, 5), point(100, 40), point(150, 5))
+    assert rps_at_p99_target(lucky, 10.0) == pytest.approx(50)
+    assert rps_at_p99_target(lucky[::-1], 10.0) == pytest.approx(50)  # by rate, not order
 
 
 def test_report_fields_and_comparison(tmp_path: Path):
