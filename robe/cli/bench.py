@@ -38,7 +38,7 @@ def register(sub: Any) -> None:
         default=2,
         help="runs per configuration; the best is kept (shared machines)",
     )
-    service.add_argument("--max-batch-rows", type=int, default=1024)
+    service.add_argument("--max-batch-rows", type=int, default=256)
     service.add_argument("--max-wait-ms", type=float, default=2.0)
     service.add_argument(
         "--readme",
