@@ -1,0 +1,222 @@
+"""Fused ROBE-Z lookup kernels for CPU, compiled by numba (LLVM ships inside llvmlite's
+wheel, so no system compiler is needed where this runs).
+
+Forward, bag by bag: hash each (value, chunk) once, read the `Z` contiguous array
+elements it starts and add them into the bag's output row; no temporary at all.
+(Hashing a block of bags ahead of its gathers measured slower.)
+
+Backward is partitioned by array range, not by bag: each part scans the slot starts
+and adds only into its own range, so no two threads write one element and the result
+does not depend on the thread count.
+
+Hash arithmetic (robe.hashing): base = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**57 is
+reduced mod P = 2**31 - 1 by folding (P is a Mersenne prime); `mod slots` goes through
+a float64 reciprocal with an exact integer correction (h < 2**31, so the quotient is
+off by at most one). Both give the reference's integers exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from robe.hashing import PRIME
+from robe.ops import threads
+
+_LIMB0 = (1 << 21) - 1
+_LIMB2 = (1 << 22) - 1
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+
+
+@numba.njit(inline="always", cache=True)  # type: ignore[untyped-decorator]
+def _start(x: int, table: int, term: int, coeffs: Any, slots: int, inv: float) -> int:
+    """Chunk start of key `x` in `table` for the chunk whose (a4*c mod P) is `term`."""
+    h = (
+        coeffs[0] + coeffs[1] * (x & _LIMB0) + coeffs[2] * ((x >> 21) & _LIMB0)
+        + coeffs[3] * ((x >> 42) & _LIMB2) + coeffs[4] * table + term
+    )
+    h = (h & PRIME) + (h >> 31)
+    h = (h & PRIME) + (h >> 31)
+    if h >= PRIME:
+        h -= PRIME
+    r = h - np.int64(h * inv) * slots
+    if r < 0:
+        r += slots
+    elif r >= slots:
+        r -= slots
+    return r  # type: ignore[no-any-return]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _valid_offsets(offsets: Any, num_values: int) -> bool:
+    if offsets.shape[0] == 0 or offsets[0] != 0 or offsets[-1] != num_values:
+        return False
+    for j in range(offsets.shape[0] - 1):
+        if offsets[j + 1] < offsets[j]:
+            return False
+    return True
+
+
+@numba.njit(inline="always", cache=True)  # type: ignore[untyped-decorator]
+def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
+    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is unrolled."""
+    if chunk == 16:
+        if first:
+            for k in range(16):
+                out[bag, col + k] = weight[s + k]
+        else:
+            for k in range(16):
+                out[bag, col + k] += weight[s + k]
+    elif first:
+        for k in range(chunk):
+            out[bag, col + k] = weight[s + k]
+    else:
+        for k in range(chunk):
+            out[bag, col + k] += weight[s + k]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _forward(
+    weight: Any, values: Any, offsets: Any, bag_lo: int, bag_hi: int, num_tables: int,
+    chunk: int, terms: Any, coeffs: Any, out: Any,
+) -> None:
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    # A tuple keeps the coefficients in registers; an array would be reloaded after
+    # every store to `out`, which might alias it as far as LLVM knows.
+    cf = (coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4])
+    table = bag_lo % num_tables  # then counted, not divided, bag by bag
+    for bag in range(bag_lo, bag_hi):
+        v0 = offsets[bag]
+        v1 = offsets[bag + 1]
+        if v0 == v1:
+            out[bag, :] = 0
+        for v in range(v0, v1):
+            x = values[v]
+            for c in range(terms.shape[0]):
+                s = _start(x, table, terms[c], cf, slots, inv)
+                _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
+        table += 1
+        if table == num_tables:
+            table = 0
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _slot_table(
+    values: Any, offsets: Any, bag_lo: int, bag_hi: int, num_tables: int, array_slots: int,
+    terms: Any, coeffs: Any, out: Any,
+) -> None:
+    inv = 1.0 / array_slots
+    cf = (coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4])
+    table = bag_lo % num_tables
+    for bag in range(bag_lo, bag_hi):
+        for v in range(offsets[bag], offsets[bag + 1]):
+            x = values[v]
+            for c in range(terms.shape[0]):
+                out[v, c] = _start(x, table, terms[c], cf, array_slots, inv)
+        table += 1
+        if table == num_tables:
+            table = 0
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int, out: Any) -> None:
+    for i in range(lo, hi):
+        out[i] = 0
+    nc = starts.shape[1]
+    for bag in range(offsets.shape[0] - 1):
+        for v in range(offsets[bag], offsets[bag + 1]):
+            for c in range(nc):
+                s = np.int64(starts[v, c])
+                if s + chunk <= lo or s >= hi:
+                    continue
+                col = c * chunk - s
+                for i in range(max(s, lo), min(s + chunk, hi)):
+                    out[i] += grad[bag, col + i]
+
+
+def chunk_terms(num_chunks: int, coeffs: list[int]) -> npt.NDArray[np.int64]:
+    """(a4 * c) mod P for every chunk c: the kernels add one precomputed term per chunk."""
+    return (np.arange(num_chunks, dtype=np.int64) * coeffs[5]) % PRIME
+
+
+def _coeffs(coeffs: list[int]) -> npt.NDArray[np.int64]:
+    # The kernels read [b, a0, a1, a2, a3]; a4 enters through chunk_terms.
+    return np.asarray(coeffs[:5], dtype=np.int64)
+
+
+def _np(t: torch.Tensor) -> Any:
+    return t.detach().contiguous().numpy()
+
+
+def _checked(values: torch.Tensor, offsets: torch.Tensor) -> tuple[Any, Any]:
+    vals, offs = _np(values), _np(offsets)
+    # The kernels run without bounds checks: a bad layout must stop here, not fault.
+    if not _valid_offsets(offs, vals.shape[0]):
+        raise ValueError(
+            f"offsets must rise from 0 to the number of values ({vals.shape[0]})"
+        )
+    return vals, offs
+
+
+def lookup(
+    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
+    dim: int, chunk: int, coeffs: list[int],
+) -> torch.Tensor:
+    """Same contract as robe.ops.reference.lookup, for float32/float64 CPU tensors."""
+    vals, offs = _checked(values, offsets)
+    out = weight.new_empty(offs.shape[0] - 1, dim)
+    w, o = _np(weight), out.numpy()
+    terms, co = chunk_terms(dim // chunk, coeffs), _coeffs(coeffs)
+    threads.run_split(
+        out.shape[0], vals.shape[0] * dim,
+        lambda lo, hi: _forward(w, vals, offs, lo, hi, num_tables, chunk, terms, co, o),
+    )
+    return out
+
+
+def _slot_starts(
+    vals: Any, offs: Any, num_tables: int, num_chunks: int, array_slots: int,
+    coeffs: list[int], dtype: type[np.integer[Any]],
+) -> Any:
+    out = np.empty((vals.shape[0], num_chunks), dtype=dtype)
+    terms, co = chunk_terms(num_chunks, coeffs), _coeffs(coeffs)
+    threads.run_split(
+        offs.shape[0] - 1, vals.shape[0] * num_chunks,
+        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, terms, co, out),
+    )
+    return out
+
+
+def slots(
+    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, num_chunks: int,
+    array_slots: int, coeffs: list[int],
+) -> torch.Tensor:
+    """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
+    vals, offs = _checked(values, offsets)
+    starts = _slot_starts(vals, offs, num_tables, num_chunks, array_slots, coeffs, np.int64)
+    return torch.from_numpy(starts)
+
+
+def lookup_backward(
+    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
+    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+) -> torch.Tensor:
+    """Gradient of `lookup` with respect to the array, [array_size]."""
+    vals, offs = _checked(values, offsets)
+    # int32 starts (the array is below 2**31 elements): the one temporary, [N, dim / Z].
+    starts = _slot_starts(
+        vals, offs, num_tables, dim // chunk, array_size - chunk + 1, coeffs, np.int32
+    )
+    out = grad.new_empty(array_size)
+    g, o = _np(grad), out.numpy()
+    threads.run_split(
+        array_size, array_size + vals.shape[0] * dim,
+        lambda lo, hi: _backward(g, offs, starts, chunk, lo, hi, o),
+        parts_per_thread=1,
+    )
+    return out

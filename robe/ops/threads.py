@@ -1,0 +1,60 @@
+"""Splitting a kernel's range over threads, for kernels that release the GIL.
+
+A Python thread pool rather than numba's own parallel loops: it is safe to call from
+several threads at once (numba's `workqueue` layer is not), it follows
+`torch.get_num_threads()`, and handing out more parts than threads keeps a thread that
+lost its core to another process from holding up the whole call.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+# Below this much work (elements touched) a call runs in the caller's thread: handing a
+# part to the pool costs tens of microseconds.
+MIN_WORK_PER_PART = 1 << 16
+
+_lock = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_size = 0
+
+
+def _get_pool(size: int) -> ThreadPoolExecutor:
+    global _pool, _pool_size
+    with _lock:
+        if _pool is None or _pool_size != size:
+            if _pool is not None:
+                _pool.shutdown(wait=False)
+            _pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="robe-kernel")
+            _pool_size = size
+        return _pool
+
+
+def run_split(
+    length: int, work: int, kernel: Callable[[int, int], None], parts_per_thread: int = 4
+) -> None:
+    """Run `kernel(lo, hi)` over contiguous parts covering [0, length)."""
+    num_threads = max(1, torch.get_num_threads())
+    parts = min(num_threads * parts_per_thread, work // MIN_WORK_PER_PART, length)
+    if num_threads == 1 or parts <= 1:
+        kernel(0, length)
+        return
+    bounds = [length * i // parts for i in range(parts + 1)]
+    # Every thread, the caller included, takes the next part until none is left.
+    # next() on an itertools.count is atomic under the GIL.
+    counter = itertools.count()
+
+    def drain() -> None:
+        while (i := next(counter)) < parts:
+            kernel(bounds[i], bounds[i + 1])
+
+    pool = _get_pool(num_threads - 1)
+    futures = [pool.submit(drain) for _ in range(min(num_threads, parts) - 1)]
+    drain()
+    for future in futures:
+        future.result()
