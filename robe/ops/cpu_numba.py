@@ -32,12 +32,16 @@ _LIMB2 = (1 << 22) - 1
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
-@numba.njit(inline="always", cache=True)  # type: ignore[untyped-decorator]
+@numba.njit(inline="always", cache=True)
 def _start(x: int, table: int, term: int, coeffs: Any, slots: int, inv: float) -> int:
     """Chunk start of key `x` in `table` for the chunk whose (a4*c mod P) is `term`."""
     h = (
-        coeffs[0] + coeffs[1] * (x & _LIMB0) + coeffs[2] * ((x >> 21) & _LIMB0)
-        + coeffs[3] * ((x >> 42) & _LIMB2) + coeffs[4] * table + term
+        coeffs[0]
+        + coeffs[1] * (x & _LIMB0)
+        + coeffs[2] * ((x >> 21) & _LIMB0)
+        + coeffs[3] * ((x >> 42) & _LIMB2)
+        + coeffs[4] * table
+        + term
     )
     h = (h & PRIME) + (h >> 31)
     h = (h & PRIME) + (h >> 31)
@@ -51,17 +55,17 @@ def _start(x: int, table: int, term: int, coeffs: Any, slots: int, inv: float) -
     return r  # type: ignore[no-any-return]
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(cache=True, nogil=True)
 def _valid_offsets(offsets: Any, num_values: int) -> bool:
     if offsets.shape[0] == 0 or offsets[0] != 0 or offsets[-1] != num_values:
         return False
-    for j in range(offsets.shape[0] - 1):
+    for j in range(offsets.shape[0] - 1):  # noqa: SIM110 (numba compiles no generators)
         if offsets[j + 1] < offsets[j]:
             return False
     return True
 
 
-@numba.njit(inline="always", cache=True)  # type: ignore[untyped-decorator]
+@numba.njit(inline="always", cache=True)
 def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
     """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is unrolled."""
     if chunk == 16:
@@ -79,10 +83,18 @@ def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first
             out[bag, col + k] += weight[s + k]
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(cache=True, nogil=True)
 def _forward(
-    weight: Any, values: Any, offsets: Any, bag_lo: int, bag_hi: int, num_tables: int,
-    chunk: int, terms: Any, coeffs: Any, out: Any,
+    weight: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    terms: Any,
+    coeffs: Any,
+    out: Any,
 ) -> None:
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
@@ -105,10 +117,17 @@ def _forward(
             table = 0
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(cache=True, nogil=True)
 def _slot_table(
-    values: Any, offsets: Any, bag_lo: int, bag_hi: int, num_tables: int, array_slots: int,
-    terms: Any, coeffs: Any, out: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    array_slots: int,
+    terms: Any,
+    coeffs: Any,
+    out: Any,
 ) -> None:
     inv = 1.0 / array_slots
     cf = (coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4])
@@ -123,7 +142,7 @@ def _slot_table(
             table = 0
 
 
-@numba.njit(cache=True, nogil=True)  # type: ignore[untyped-decorator]
+@numba.njit(cache=True, nogil=True)
 def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int, out: Any) -> None:
     for i in range(lo, hi):
         out[i] = 0
@@ -131,7 +150,7 @@ def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int
     for bag in range(offsets.shape[0] - 1):
         for v in range(offsets[bag], offsets[bag + 1]):
             for c in range(nc):
-                s = np.int64(starts[v, c])
+                s = int(starts[v, c])
                 if s + chunk <= lo or s >= hi:
                     continue
                 col = c * chunk - s
@@ -157,15 +176,18 @@ def _checked(values: torch.Tensor, offsets: torch.Tensor) -> tuple[Any, Any]:
     vals, offs = _np(values), _np(offsets)
     # The kernels run without bounds checks: a bad layout must stop here, not fault.
     if not _valid_offsets(offs, vals.shape[0]):
-        raise ValueError(
-            f"offsets must rise from 0 to the number of values ({vals.shape[0]})"
-        )
+        raise ValueError(f"offsets must rise from 0 to the number of values ({vals.shape[0]})")
     return vals, offs
 
 
 def lookup(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Same contract as robe.ops.reference.lookup, for float32/float64 CPU tensors."""
     vals, offs = _checked(values, offsets)
@@ -173,28 +195,39 @@ def lookup(
     w, o = _np(weight), out.numpy()
     terms, co = chunk_terms(dim // chunk, coeffs), _coeffs(coeffs)
     threads.run_split(
-        out.shape[0], vals.shape[0] * dim,
+        out.shape[0],
+        vals.shape[0] * dim,
         lambda lo, hi: _forward(w, vals, offs, lo, hi, num_tables, chunk, terms, co, o),
     )
     return out
 
 
 def _slot_starts(
-    vals: Any, offs: Any, num_tables: int, num_chunks: int, array_slots: int,
-    coeffs: list[int], dtype: type[np.integer[Any]],
+    vals: Any,
+    offs: Any,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
+    dtype: type[np.integer[Any]],
 ) -> Any:
     out = np.empty((vals.shape[0], num_chunks), dtype=dtype)
     terms, co = chunk_terms(num_chunks, coeffs), _coeffs(coeffs)
     threads.run_split(
-        offs.shape[0] - 1, vals.shape[0] * num_chunks,
+        offs.shape[0] - 1,
+        vals.shape[0] * num_chunks,
         lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, terms, co, out),
     )
     return out
 
 
 def slots(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, num_chunks: int,
-    array_slots: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
     vals, offs = _checked(values, offsets)
@@ -203,8 +236,14 @@ def slots(
 
 
 def lookup_backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size]."""
     vals, offs = _checked(values, offsets)
@@ -215,7 +254,8 @@ def lookup_backward(
     out = grad.new_empty(array_size)
     g, o = _np(grad), out.numpy()
     threads.run_split(
-        array_size, array_size + vals.shape[0] * dim,
+        array_size,
+        array_size + vals.shape[0] * dim,
         lambda lo, hi: _backward(g, offs, starts, chunk, lo, hi, o),
         parts_per_thread=1,
     )

@@ -40,12 +40,15 @@ def _fast_module(device_type: str) -> ModuleType | None:
     except ImportError as exc:
         log.warning(
             "robe: fused %s lookup kernels unavailable (%s); using the plain-torch "
-            "reference, which is several times slower", device_type, exc,
+            "reference, which is several times slower",
+            device_type,
+            exc,
         )
         return None
     log.warning(
         "robe: no fused lookup kernels for device type %r; using the plain-torch reference, "
-        "which is several times slower", device_type,
+        "which is several times slower",
+        device_type,
     )
     return None
 
@@ -59,23 +62,32 @@ def fast_module(device: torch.device, dtype: torch.dtype) -> ModuleType | None:
 
 
 def _forward(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     module = fast_module(weight.device, weight.dtype)
     impl = reference.lookup if module is None else module.lookup
-    return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)  # type: ignore[no-any-return]
+    return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)
 
 
 def _backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     module = fast_module(grad.device, grad.dtype)
     impl = reference.lookup_backward if module is None else module.lookup_backward
-    return impl(  # type: ignore[no-any-return]
-        grad, values, offsets, array_size, num_tables, dim, chunk, coeffs
-    )
+    return impl(grad, values, offsets, array_size, num_tables, dim, chunk, coeffs)
 
 
 def forward_impl(device: torch.device) -> ForwardImpl:

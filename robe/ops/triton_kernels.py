@@ -27,8 +27,18 @@ def require_triton() -> None:
 
 
 @triton.jit  # type: ignore[untyped-decorator]
-def _start(x: Any, table: Any, chunk_id: Any, b: Any, a0: Any, a1: Any, a2: Any, a3: Any,
-           a4: Any, slots: Any) -> Any:
+def _start(
+    x: Any,
+    table: Any,
+    chunk_id: Any,
+    b: Any,
+    a0: Any,
+    a1: Any,
+    a2: Any,
+    a3: Any,
+    a4: Any,
+    slots: Any,
+) -> Any:
     l0 = x & 0x1FFFFF
     l1 = (x >> 21) & 0x1FFFFF
     l2 = (x >> 42) & 0x3FFFFF
@@ -51,9 +61,23 @@ def _bag_block(offsets_ptr: Any, num_bags: Any, num_tables: Any, BLOCK_BAGS: tl.
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _forward_kernel(
-    weight_ptr: Any, values_ptr: Any, offsets_ptr: Any, out_ptr: Any, num_bags: Any,
-    num_tables: Any, slots: Any, dim: Any, b: Any, a0: Any, a1: Any, a2: Any, a3: Any, a4: Any,
-    CHUNK: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_BAGS: tl.constexpr,
+    weight_ptr: Any,
+    values_ptr: Any,
+    offsets_ptr: Any,
+    out_ptr: Any,
+    num_bags: Any,
+    num_tables: Any,
+    slots: Any,
+    dim: Any,
+    b: Any,
+    a0: Any,
+    a1: Any,
+    a2: Any,
+    a3: Any,
+    a4: Any,
+    CHUNK: tl.constexpr,
+    BLOCK_Z: tl.constexpr,
+    BLOCK_BAGS: tl.constexpr,
 ) -> None:
     bags, bag_ok, first, length, table = _bag_block(offsets_ptr, num_bags, num_tables, BLOCK_BAGS)
     c = tl.program_id(1).to(tl.int64)
@@ -72,16 +96,33 @@ def _forward_kernel(
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _backward_kernel(
-    grad_ptr: Any, values_ptr: Any, offsets_ptr: Any, out_ptr: Any, num_bags: Any,
-    num_tables: Any, slots: Any, dim: Any, b: Any, a0: Any, a1: Any, a2: Any, a3: Any, a4: Any,
-    CHUNK: tl.constexpr, BLOCK_Z: tl.constexpr, BLOCK_BAGS: tl.constexpr,
+    grad_ptr: Any,
+    values_ptr: Any,
+    offsets_ptr: Any,
+    out_ptr: Any,
+    num_bags: Any,
+    num_tables: Any,
+    slots: Any,
+    dim: Any,
+    b: Any,
+    a0: Any,
+    a1: Any,
+    a2: Any,
+    a3: Any,
+    a4: Any,
+    CHUNK: tl.constexpr,
+    BLOCK_Z: tl.constexpr,
+    BLOCK_BAGS: tl.constexpr,
 ) -> None:
     bags, bag_ok, first, length, table = _bag_block(offsets_ptr, num_bags, num_tables, BLOCK_BAGS)
     c = tl.program_id(1).to(tl.int64)
     k = tl.arange(0, BLOCK_Z)
     k_ok = k < CHUNK
-    g = tl.load(grad_ptr + bags[:, None] * dim + c * CHUNK + k[None, :],
-                mask=bag_ok[:, None] & k_ok[None, :], other=0.0)
+    g = tl.load(
+        grad_ptr + bags[:, None] * dim + c * CHUNK + k[None, :],
+        mask=bag_ok[:, None] & k_ok[None, :],
+        other=0.0,
+    )
     for i in range(0, tl.max(length, axis=0)):
         live = bag_ok & (i < length)
         x = tl.load(values_ptr + first + i, mask=live, other=0)
@@ -91,11 +132,22 @@ def _backward_kernel(
 
 @triton.jit  # type: ignore[untyped-decorator]
 def _slots_kernel(
-    values_ptr: Any, offsets_ptr: Any, out_ptr: Any, num_bags: Any, num_tables: Any,
-    slots: Any, num_chunks: Any, b: Any, a0: Any, a1: Any, a2: Any, a3: Any, a4: Any,
+    values_ptr: Any,
+    offsets_ptr: Any,
+    out_ptr: Any,
+    num_bags: Any,
+    num_tables: Any,
+    slots: Any,
+    num_chunks: Any,
+    b: Any,
+    a0: Any,
+    a1: Any,
+    a2: Any,
+    a3: Any,
+    a4: Any,
     BLOCK_BAGS: tl.constexpr,
 ) -> None:
-    bags, bag_ok, first, length, table = _bag_block(offsets_ptr, num_bags, num_tables, BLOCK_BAGS)
+    _, bag_ok, first, length, table = _bag_block(offsets_ptr, num_bags, num_tables, BLOCK_BAGS)
     c = tl.program_id(1).to(tl.int64)
     for i in range(0, tl.max(length, axis=0)):
         live = bag_ok & (i < length)
@@ -117,46 +169,94 @@ def _launch(
         kernel[grid](*args, BLOCK_BAGS=BLOCK_BAGS, num_warps=NUM_WARPS, **meta)
 
 
-
 def lookup(
-    weight: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, num_tables: int,
-    dim: int, chunk: int, coeffs: list[int],
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Same contract as robe.ops.reference.lookup, for float32 CUDA tensors."""
     num_bags = offsets.numel() - 1
     out = weight.new_empty(num_bags, dim)
     _launch(
-        _forward_kernel, weight.device, num_bags, dim // chunk, weight.contiguous(), values.contiguous(),
-        offsets.contiguous(), out, num_bags, num_tables, weight.numel() - chunk + 1, dim,
-        *coeffs, CHUNK=chunk, BLOCK_Z=triton.next_power_of_2(chunk),
+        _forward_kernel,
+        weight.device,
+        num_bags,
+        dim // chunk,
+        weight.contiguous(),
+        values.contiguous(),
+        offsets.contiguous(),
+        out,
+        num_bags,
+        num_tables,
+        weight.numel() - chunk + 1,
+        dim,
+        *coeffs,
+        CHUNK=chunk,
+        BLOCK_Z=triton.next_power_of_2(chunk),
     )
     return out
 
 
 def lookup_backward(
-    grad: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor, array_size: int,
-    num_tables: int, dim: int, chunk: int, coeffs: list[int],
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size]."""
     num_bags = offsets.numel() - 1
     out = torch.zeros(array_size, dtype=grad.dtype, device=grad.device)
     _launch(
-        _backward_kernel, grad.device, num_bags, dim // chunk, grad.contiguous(), values.contiguous(),
-        offsets.contiguous(), out, num_bags, num_tables, array_size - chunk + 1, dim,
-        *coeffs, CHUNK=chunk, BLOCK_Z=triton.next_power_of_2(chunk),
+        _backward_kernel,
+        grad.device,
+        num_bags,
+        dim // chunk,
+        grad.contiguous(),
+        values.contiguous(),
+        offsets.contiguous(),
+        out,
+        num_bags,
+        num_tables,
+        array_size - chunk + 1,
+        dim,
+        *coeffs,
+        CHUNK=chunk,
+        BLOCK_Z=triton.next_power_of_2(chunk),
     )
     return out
 
 
 def slots(
-    values: torch.Tensor, offsets: torch.Tensor, num_tables: int, num_chunks: int,
-    array_slots: int, coeffs: list[int],
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
 ) -> torch.Tensor:
     """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
     num_bags = offsets.numel() - 1
     out = torch.empty(values.numel(), num_chunks, dtype=torch.int64, device=values.device)
     _launch(
-        _slots_kernel, values.device, num_bags, num_chunks, values.contiguous(), offsets.contiguous(), out,
-        num_bags, num_tables, array_slots, num_chunks, *coeffs,
+        _slots_kernel,
+        values.device,
+        num_bags,
+        num_chunks,
+        values.contiguous(),
+        offsets.contiguous(),
+        out,
+        num_bags,
+        num_tables,
+        array_slots,
+        num_chunks,
+        *coeffs,
     )
     return out
