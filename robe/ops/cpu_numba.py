@@ -9,7 +9,7 @@ Backward is partitioned by array range, not by bag: each part scans the slot sta
 and adds only into its own range, so no two threads write one element and the result
 does not depend on the thread count.
 
-Hash arithmetic (robe.hashing): base = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**57 is
+Hash arithmetic (docs/hashing.md): h = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**56 is
 reduced mod P = 2**31 - 1 by folding (P is a Mersenne prime); `mod slots` goes through
 a float64 reciprocal with an exact integer correction (h < 2**31, so the quotient is
 off by at most one). Both give the reference's integers exactly.
@@ -33,15 +33,14 @@ SUPPORTED_DTYPES = (torch.float32, torch.float64)
 
 
 @numba.njit(inline="always", cache=True)
-def _start(x: int, table: int, term: int, coeffs: Any, slots: int, inv: float) -> int:
-    """Chunk start of key `x` in `table` for the chunk whose (a4*c mod P) is `term`."""
+def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> int:
+    """Start slot of chunk `c` of key `x` in `table`; coeffs is [chunks, 5] (b, a0..a3)."""
     h = (
-        coeffs[0]
-        + coeffs[1] * (x & _LIMB0)
-        + coeffs[2] * ((x >> 21) & _LIMB0)
-        + coeffs[3] * ((x >> 42) & _LIMB2)
-        + coeffs[4] * table
-        + term
+        coeffs[c, 0]
+        + coeffs[c, 1] * (x & _LIMB0)
+        + coeffs[c, 2] * ((x >> 21) & _LIMB0)
+        + coeffs[c, 3] * ((x >> 42) & _LIMB2)
+        + coeffs[c, 4] * table
     )
     h = (h & PRIME) + (h >> 31)
     h = (h & PRIME) + (h >> 31)
@@ -92,15 +91,11 @@ def _forward(
     bag_hi: int,
     num_tables: int,
     chunk: int,
-    terms: Any,
     coeffs: Any,
     out: Any,
 ) -> None:
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
-    # A tuple keeps the coefficients in registers; an array would be reloaded after
-    # every store to `out`, which might alias it as far as LLVM knows.
-    cf = (coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4])
     table = bag_lo % num_tables  # then counted, not divided, bag by bag
     for bag in range(bag_lo, bag_hi):
         v0 = offsets[bag]
@@ -109,8 +104,8 @@ def _forward(
             out[bag, :] = 0
         for v in range(v0, v1):
             x = values[v]
-            for c in range(terms.shape[0]):
-                s = _start(x, table, terms[c], cf, slots, inv)
+            for c in range(coeffs.shape[0]):
+                s = _start(x, table, coeffs, c, slots, inv)
                 _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
         table += 1
         if table == num_tables:
@@ -125,18 +120,16 @@ def _slot_table(
     bag_hi: int,
     num_tables: int,
     array_slots: int,
-    terms: Any,
     coeffs: Any,
     out: Any,
 ) -> None:
     inv = 1.0 / array_slots
-    cf = (coeffs[0], coeffs[1], coeffs[2], coeffs[3], coeffs[4])
     table = bag_lo % num_tables
     for bag in range(bag_lo, bag_hi):
         for v in range(offsets[bag], offsets[bag + 1]):
             x = values[v]
-            for c in range(terms.shape[0]):
-                out[v, c] = _start(x, table, terms[c], cf, array_slots, inv)
+            for c in range(coeffs.shape[0]):
+                out[v, c] = _start(x, table, coeffs, c, array_slots, inv)
         table += 1
         if table == num_tables:
             table = 0
@@ -158,14 +151,11 @@ def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int
                     out[i] += grad[bag, col + i]
 
 
-def chunk_terms(num_chunks: int, coeffs: list[int]) -> npt.NDArray[np.int64]:
-    """(a4 * c) mod P for every chunk c: the kernels add one precomputed term per chunk."""
-    return (np.arange(num_chunks, dtype=np.int64) * coeffs[5]) % PRIME
-
-
-def _coeffs(coeffs: list[int]) -> npt.NDArray[np.int64]:
-    # The kernels read [b, a0, a1, a2, a3]; a4 enters through chunk_terms.
-    return np.asarray(coeffs[:5], dtype=np.int64)
+def _coeffs(coeffs: list[int], num_chunks: int) -> npt.NDArray[np.int64]:
+    """HashParams.coefficients as the kernels read them: [chunks, 5] of (b, a0, a1, a2, a3)."""
+    if len(coeffs) != 5 * num_chunks:
+        raise ValueError(f"{len(coeffs)} hash coefficients for {num_chunks} chunks (need 5 each)")
+    return np.asarray(coeffs, dtype=np.int64).reshape(num_chunks, 5)
 
 
 def _np(t: torch.Tensor) -> Any:
@@ -193,11 +183,11 @@ def lookup(
     vals, offs = _checked(values, offsets)
     out = weight.new_empty(offs.shape[0] - 1, dim)
     w, o = _np(weight), out.numpy()
-    terms, co = chunk_terms(dim // chunk, coeffs), _coeffs(coeffs)
+    co = _coeffs(coeffs, dim // chunk)
     threads.run_split(
         out.shape[0],
         vals.shape[0] * dim,
-        lambda lo, hi: _forward(w, vals, offs, lo, hi, num_tables, chunk, terms, co, o),
+        lambda lo, hi: _forward(w, vals, offs, lo, hi, num_tables, chunk, co, o),
     )
     return out
 
@@ -212,11 +202,11 @@ def _slot_starts(
     dtype: type[np.integer[Any]],
 ) -> Any:
     out = np.empty((vals.shape[0], num_chunks), dtype=dtype)
-    terms, co = chunk_terms(num_chunks, coeffs), _coeffs(coeffs)
+    co = _coeffs(coeffs, num_chunks)
     threads.run_split(
         offs.shape[0] - 1,
         vals.shape[0] * num_chunks,
-        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, terms, co, out),
+        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, co, out),
     )
     return out
 

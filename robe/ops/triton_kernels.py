@@ -4,7 +4,7 @@ reaches the lookup, so Triton is never needed on CPU).
 Each program takes a block of bags and one chunk: it hashes the block's values once
 for that chunk, loads `Z` contiguous array elements per value as one vector and sums
 the bags in registers. Backward is the same walk with atomic adds into the gradient.
-The hash is robe.hashing's, in int64 (every intermediate is below 2**57).
+The hash is docs/hashing.md's, in int64 (every intermediate is below 2**56).
 """
 
 from __future__ import annotations
@@ -27,22 +27,16 @@ def require_triton() -> None:
 
 
 @triton.jit  # type: ignore[untyped-decorator]
-def _start(
-    x: Any,
-    table: Any,
-    chunk_id: Any,
-    b: Any,
-    a0: Any,
-    a1: Any,
-    a2: Any,
-    a3: Any,
-    a4: Any,
-    slots: Any,
-) -> Any:
-    l0 = x & 0x1FFFFF
-    l1 = (x >> 21) & 0x1FFFFF
-    l2 = (x >> 42) & 0x3FFFFF
-    h = b + a0 * l0 + a1 * l1 + a2 * l2 + a3 * table + a4 * chunk_id
+def _start(x: Any, table: Any, coeffs_ptr: Any, c: Any, slots: Any) -> Any:
+    """Start slot of chunk `c` of keys `x` in tables `table`; coeffs is [chunks, 5] int64."""
+    row = coeffs_ptr + c * 5
+    h = (
+        tl.load(row)
+        + tl.load(row + 1) * (x & 0x1FFFFF)
+        + tl.load(row + 2) * ((x >> 21) & 0x1FFFFF)
+        + tl.load(row + 3) * ((x >> 42) & 0x3FFFFF)
+        + tl.load(row + 4) * table
+    )
     # Fold mod P = 2**31 - 1 (a Mersenne prime), then the one modulo that needs dividing.
     h = (h & 0x7FFFFFFF) + (h >> 31)
     h = (h & 0x7FFFFFFF) + (h >> 31)
@@ -69,12 +63,7 @@ def _forward_kernel(
     num_tables: Any,
     slots: Any,
     dim: Any,
-    b: Any,
-    a0: Any,
-    a1: Any,
-    a2: Any,
-    a3: Any,
-    a4: Any,
+    coeffs_ptr: Any,
     CHUNK: tl.constexpr,
     BLOCK_Z: tl.constexpr,
     BLOCK_BAGS: tl.constexpr,
@@ -87,7 +76,7 @@ def _forward_kernel(
     for i in range(0, tl.max(length, axis=0)):
         live = bag_ok & (i < length)
         x = tl.load(values_ptr + first + i, mask=live, other=0)
-        s = _start(x, table, c, b, a0, a1, a2, a3, a4, slots)
+        s = _start(x, table, coeffs_ptr, c, slots)
         mask = live[:, None] & k_ok[None, :]
         acc += tl.load(weight_ptr + s[:, None] + k[None, :], mask=mask, other=0.0)
     out = out_ptr + bags[:, None] * dim + c * CHUNK + k[None, :]
@@ -104,12 +93,7 @@ def _backward_kernel(
     num_tables: Any,
     slots: Any,
     dim: Any,
-    b: Any,
-    a0: Any,
-    a1: Any,
-    a2: Any,
-    a3: Any,
-    a4: Any,
+    coeffs_ptr: Any,
     CHUNK: tl.constexpr,
     BLOCK_Z: tl.constexpr,
     BLOCK_BAGS: tl.constexpr,
@@ -126,7 +110,7 @@ def _backward_kernel(
     for i in range(0, tl.max(length, axis=0)):
         live = bag_ok & (i < length)
         x = tl.load(values_ptr + first + i, mask=live, other=0)
-        s = _start(x, table, c, b, a0, a1, a2, a3, a4, slots)
+        s = _start(x, table, coeffs_ptr, c, slots)
         tl.atomic_add(out_ptr + s[:, None] + k[None, :], g, mask=live[:, None] & k_ok[None, :])
 
 
@@ -139,12 +123,7 @@ def _slots_kernel(
     num_tables: Any,
     slots: Any,
     num_chunks: Any,
-    b: Any,
-    a0: Any,
-    a1: Any,
-    a2: Any,
-    a3: Any,
-    a4: Any,
+    coeffs_ptr: Any,
     BLOCK_BAGS: tl.constexpr,
 ) -> None:
     _, bag_ok, first, length, table = _bag_block(offsets_ptr, num_bags, num_tables, BLOCK_BAGS)
@@ -152,7 +131,7 @@ def _slots_kernel(
     for i in range(0, tl.max(length, axis=0)):
         live = bag_ok & (i < length)
         x = tl.load(values_ptr + first + i, mask=live, other=0)
-        s = _start(x, table, c, b, a0, a1, a2, a3, a4, slots)
+        s = _start(x, table, coeffs_ptr, c, slots)
         tl.store(out_ptr + (first + i) * num_chunks + c, s, mask=live)
 
 
@@ -167,6 +146,12 @@ def _launch(
         return
     with torch.cuda.device(device):
         kernel[grid](*args, BLOCK_BAGS=BLOCK_BAGS, num_warps=NUM_WARPS, **meta)
+
+
+def _coeff_tensor(coeffs: list[int], num_chunks: int, device: torch.device) -> torch.Tensor:
+    if len(coeffs) != 5 * num_chunks:
+        raise ValueError(f"{len(coeffs)} hash coefficients for {num_chunks} chunks (need 5 each)")
+    return torch.tensor(coeffs, dtype=torch.int64, device=device)
 
 
 def lookup(
@@ -194,7 +179,7 @@ def lookup(
         num_tables,
         weight.numel() - chunk + 1,
         dim,
-        *coeffs,
+        _coeff_tensor(coeffs, dim // chunk, weight.device),
         CHUNK=chunk,
         BLOCK_Z=triton.next_power_of_2(chunk),
     )
@@ -227,7 +212,7 @@ def lookup_backward(
         num_tables,
         array_size - chunk + 1,
         dim,
-        *coeffs,
+        _coeff_tensor(coeffs, dim // chunk, grad.device),
         CHUNK=chunk,
         BLOCK_Z=triton.next_power_of_2(chunk),
     )
@@ -257,6 +242,6 @@ def slots(
         num_tables,
         array_slots,
         num_chunks,
-        *coeffs,
+        _coeff_tensor(coeffs, num_chunks, values.device),
     )
     return out

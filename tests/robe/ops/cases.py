@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from robe.hashing import HashParams
+
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
 
@@ -56,3 +58,8 @@ def _offsets(lengths: list[int]) -> torch.Tensor:
     out = torch.zeros(len(lengths) + 1, dtype=torch.int64)
     out[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int64), 0)
     return out
+
+
+def coeffs(num_chunks: int, seed: int = 11) -> list[int]:
+    """Hash coefficients for `num_chunks` chunks (five per chunk, docs/hashing.md)."""
+    return HashParams.from_seed(num_chunks, seed).coefficients

@@ -3,11 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robe.hashing import HashParams
 from robe.ops import cpu_numba, reference
-from tests.robe.ops.cases import Bags, adversarial, random_bags
+from tests.robe.ops.cases import Bags, adversarial, coeffs, random_bags
 
-COEFFS = HashParams.from_seed(11).coefficients
 LAYOUTS = [(16, 16), (128, 16), (32, 8), (12, 3)]  # (dim, Z): the unrolled Z=16 and others
 CASES = [
     adversarial(),
@@ -23,8 +21,8 @@ def _tables(bags: Bags) -> torch.Tensor:
 @pytest.mark.parametrize("bags", CASES)
 @pytest.mark.parametrize("array_slots", [1, 2, 1000, 2**31 - 1])
 def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
-    got = cpu_numba.slots(bags.values, bags.offsets, bags.num_tables, 5, array_slots, COEFFS)
-    want = reference.slots(bags.values, _tables(bags), 5, array_slots, COEFFS)
+    got = cpu_numba.slots(bags.values, bags.offsets, bags.num_tables, 5, array_slots, coeffs(5))
+    want = reference.slots(bags.values, _tables(bags), 5, array_slots, coeffs(5))
     assert got.dtype == torch.int64
     assert torch.equal(got, want)
 
@@ -34,7 +32,7 @@ def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torch.dtype) -> None:
     weight = torch.randn(997, dtype=dtype)
-    args = (bags.values, bags.offsets, bags.num_tables, dim, chunk, COEFFS)
+    args = (bags.values, bags.offsets, bags.num_tables, dim, chunk, coeffs(dim // chunk))
     got = cpu_numba.lookup(weight, *args)
     want = reference.lookup(weight, *args)
     assert got.dtype == dtype
@@ -45,7 +43,7 @@ def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torc
 @pytest.mark.parametrize(("dim", "chunk"), LAYOUTS)
 def test_backward_matches_reference(bags: Bags, dim: int, chunk: int) -> None:
     grad = torch.randn(bags.offsets.numel() - 1, dim, dtype=torch.float64)
-    args = (bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, COEFFS)
+    args = (bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk))
     torch.testing.assert_close(
         cpu_numba.lookup_backward(grad, *args), reference.lookup_backward(grad, *args)
     )
@@ -57,8 +55,8 @@ def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> 
     bags = random_bags(2, rows=300, num_tables=26)
     weight = torch.randn(5000, dtype=torch.float64)
     grad = torch.randn(bags.offsets.numel() - 1, 32, dtype=torch.float64)
-    fwd = (bags.values, bags.offsets, bags.num_tables, 32, 16, COEFFS)
-    bwd = (bags.values, bags.offsets, 5000, bags.num_tables, 32, 16, COEFFS)
+    fwd = (bags.values, bags.offsets, bags.num_tables, 32, 16, coeffs(2))
+    bwd = (bags.values, bags.offsets, 5000, bags.num_tables, 32, 16, coeffs(2))
     monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
     split = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
     monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1 << 60)
@@ -75,4 +73,4 @@ def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> 
 def test_bad_offsets_raise_instead_of_reading_out_of_bounds(offsets: list[int]) -> None:
     values = torch.arange(3, dtype=torch.int64)
     with pytest.raises(ValueError, match="offsets"):
-        cpu_numba.lookup(torch.randn(64), values, torch.tensor(offsets), 1, 16, 16, COEFFS)
+        cpu_numba.lookup(torch.randn(64), values, torch.tensor(offsets), 1, 16, 16, coeffs(1))

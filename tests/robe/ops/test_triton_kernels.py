@@ -4,13 +4,11 @@ import pytest
 import torch
 
 import robe.ops  # noqa: F401  (registers torch.ops.robe)
-from robe.hashing import HashParams
 from robe.ops import reference
-from tests.robe.ops.cases import Bags, adversarial, random_bags
+from tests.robe.ops.cases import Bags, adversarial, coeffs, random_bags
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
-COEFFS = HashParams.from_seed(11).coefficients
 CASES = [
     adversarial(),
     random_bags(0, rows=300, num_tables=26),
@@ -28,8 +26,8 @@ def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
     from robe.ops import triton_kernels
 
     tables = reference.bag_ids(bags.offsets, bags.values.numel()) % bags.num_tables
-    want = reference.slots(bags.values, tables, 5, array_slots, COEFFS)
-    got = triton_kernels.slots(*_cuda(bags), bags.num_tables, 5, array_slots, COEFFS)
+    want = reference.slots(bags.values, tables, 5, array_slots, coeffs(5))
+    got = triton_kernels.slots(*_cuda(bags), bags.num_tables, 5, array_slots, coeffs(5))
     assert torch.equal(got.cpu(), want)
 
 
@@ -41,14 +39,18 @@ def test_forward_and_backward_match_reference(bags: Bags, dim: int, chunk: int) 
     weight = torch.randn(997)
     grad = torch.randn(bags.offsets.numel() - 1, dim)
     values, offsets = _cuda(bags)
-    got = triton_kernels.lookup(weight.cuda(), values, offsets, bags.num_tables, dim, chunk, COEFFS)
-    want = reference.lookup(weight, bags.values, bags.offsets, bags.num_tables, dim, chunk, COEFFS)
+    got = triton_kernels.lookup(
+        weight.cuda(), values, offsets, bags.num_tables, dim, chunk, coeffs(dim // chunk)
+    )
+    want = reference.lookup(
+        weight, bags.values, bags.offsets, bags.num_tables, dim, chunk, coeffs(dim // chunk)
+    )
     torch.testing.assert_close(got.cpu(), want)
     got_grad = triton_kernels.lookup_backward(
-        grad.cuda(), values, offsets, 997, bags.num_tables, dim, chunk, COEFFS
+        grad.cuda(), values, offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk)
     )
     want_grad = reference.lookup_backward(
-        grad, bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, COEFFS
+        grad, bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk)
     )
     torch.testing.assert_close(got_grad.cpu(), want_grad, rtol=1e-5, atol=1e-5)
 
@@ -63,11 +65,11 @@ def test_gradcheck_on_cuda_in_float32_against_reference() -> None:
     bags = random_bags(5, rows=64, num_tables=26)
     values, offsets = _cuda(bags)
     weight = torch.randn(3000, device="cuda", requires_grad=True)
-    out = torch.ops.robe.lookup(weight, values, offsets, 26, 32, 16, COEFFS)
+    out = torch.ops.robe.lookup(weight, values, offsets, 26, 32, 16, coeffs(2))
     grad = torch.randn_like(out)
     out.backward(grad)
     want = reference.lookup_backward(
-        grad.cpu(), bags.values, bags.offsets, 3000, 26, 32, 16, COEFFS
+        grad.cpu(), bags.values, bags.offsets, 3000, 26, 32, 16, coeffs(2)
     )
     assert weight.grad is not None
     torch.testing.assert_close(weight.grad.cpu(), want, rtol=1e-5, atol=1e-5)
