@@ -51,7 +51,7 @@ def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> i
         r += slots
     elif r >= slots:
         r -= slots
-    return r  # type: ignore[no-any-return]
+    return r
 
 
 @numba.njit(cache=True, nogil=True)
