@@ -15,9 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-# Below this much work (elements touched) a call runs in the caller's thread: handing a
-# part to the pool costs tens of microseconds.
-MIN_WORK_PER_PART = 1 << 16
+# Below this much work (array elements touched, about a millisecond) a part is not worth
+# handing over: waking a pool thread costs tens of microseconds on an idle machine and
+# milliseconds on a loaded one, where it waits for a core.
+MIN_WORK_PER_PART = 1 << 20
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -36,7 +37,7 @@ def _get_pool(size: int) -> ThreadPoolExecutor:
 
 
 def run_split(
-    length: int, work: int, kernel: Callable[[int, int], None], parts_per_thread: int = 4
+    length: int, work: int, kernel: Callable[[int, int], None], parts_per_thread: int = 2
 ) -> None:
     """Run `kernel(lo, hi)` over contiguous parts covering [0, length)."""
     num_threads = max(1, torch.get_num_threads())

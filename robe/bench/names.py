@@ -1,0 +1,16 @@
+"""The names benchmark options take (no torch import: the CLI parser reads them)."""
+
+from __future__ import annotations
+
+IMPLS = (
+    "robe-fused",
+    "robe-reference",
+    "embedding_bag-concat",
+    "embedding_bag-per-table",
+    "fbgemm-tbe",
+)
+PLAIN_IMPLS = IMPLS[2:]
+PASSES = ("forward", "train")
+SHAPES = ("criteo-kaggle", "criteo-terabyte")
+ID_KINDS = ("zipf", "uniform")
+EMBEDDINGS = ("robe", "full")

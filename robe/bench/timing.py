@@ -1,0 +1,50 @@
+"""Timing several implementations side by side: round-robin, so that they share the
+machine's noise (other processes, frequency changes) instead of each meeting its own."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Call = Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Timing:
+    median_s: float
+    repeats: int
+
+
+def round_robin(
+    calls: dict[str, Call],
+    repeats: int,
+    warmup: int,
+    max_seconds: float,
+    sync: Callable[[], None] = lambda: None,
+) -> dict[str, Timing]:
+    """Median wall time of each call; one that takes long gets fewer repeats (at least 3)
+    so that one slow implementation cannot make a run take hours."""
+    if repeats < 1 or warmup < 0:
+        raise ValueError(f"repeats={repeats} must be >= 1 and warmup={warmup} >= 0")
+    for call in calls.values():
+        for _ in range(max(warmup, 1)):
+            call()
+    sync()
+    samples: dict[str, list[float]] = {name: [] for name in calls}
+    budget: dict[str, int] = dict.fromkeys(calls, repeats)
+    for _ in range(repeats):
+        for name, call in calls.items():
+            if len(samples[name]) >= budget[name]:
+                continue
+            start = time.perf_counter()
+            call()
+            sync()
+            took = time.perf_counter() - start
+            samples[name].append(took)
+            if len(samples[name]) == 1:
+                budget[name] = max(
+                    min(3, repeats), min(repeats, int(max_seconds / max(took, 1e-9)))
+                )
+    return {name: Timing(statistics.median(times), len(times)) for name, times in samples.items()}

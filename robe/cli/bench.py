@@ -1,0 +1,132 @@
+"""`robe bench lookup`, `robe bench model` and `robe bench table`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def _csv(kind: type = str) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(x) for x in text.split(",") if x)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r}") from None
+
+    return parse
+
+
+def register(sub: Any) -> None:
+    from robe.bench.names import EMBEDDINGS, ID_KINDS, IMPLS, PASSES, SHAPES
+
+    bench = sub.add_parser("bench", help="benchmarks (results as JSON)")
+    bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
+
+    lookup = bench_sub.add_parser("lookup", help="ROBE lookups against plain tables")
+    lookup.add_argument("--out", type=Path, required=True, help="result JSON file")
+    lookup.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    lookup.add_argument("--shapes", type=_csv(), default=SHAPES, help=f"of {','.join(SHAPES)}")
+    lookup.add_argument("--batches", type=_csv(int), default=(256, 4096, 16384))
+    lookup.add_argument("--ids", type=_csv(), default=ID_KINDS, help=f"of {','.join(ID_KINDS)}")
+    lookup.add_argument("--passes", type=_csv(), default=PASSES, help=f"of {','.join(PASSES)}")
+    lookup.add_argument("--impls", type=_csv(), default=IMPLS, help=f"of {','.join(IMPLS)}")
+    lookup.add_argument("--repeats", type=int, default=10, help="timed calls per case (median)")
+    lookup.add_argument("--warmup", type=int, default=2)
+    lookup.add_argument(
+        "--max-seconds-per-case",
+        type=float,
+        default=3.0,
+        help="fewer repeats (at least 3) for an impl slower than this allows",
+    )
+    lookup.add_argument(
+        "--compression",
+        type=float,
+        default=1000.0,
+        help="plain-table bytes over ROBE array bytes (default 1000)",
+    )
+    lookup.add_argument(
+        "--plain-budget-gb",
+        type=float,
+        default=4.0,
+        help="cap plain tables to fit this many GiB (terabyte shape)",
+    )
+    lookup.set_defaults(handler=run_lookup)
+
+    model = bench_sub.add_parser("model", help="whole-DLRM forward rows/s per runtime")
+    model.add_argument("--out", type=Path, required=True, help="result JSON file")
+    model.add_argument("--device", default="cpu")
+    model.add_argument("--batch", type=int, default=4096)
+    model.add_argument("--compression", type=float, default=1000.0)
+    model.add_argument("--embeddings", type=_csv(), default=EMBEDDINGS)
+    model.add_argument(
+        "--runtimes",
+        type=_csv(),
+        default=("eager", "compiled"),
+        help="of eager,compiled (the export work adds more)",
+    )
+    model.add_argument("--repeats", type=int, default=10)
+    model.set_defaults(handler=run_model)
+
+    table = bench_sub.add_parser("table", help="print a result JSON as a markdown table")
+    table.add_argument("results", type=Path, nargs="+", help="result JSON files")
+    table.set_defaults(handler=run_table)
+
+
+def _progress(case: dict[str, Any]) -> None:
+    fields = {k: v for k, v in case.items() if not k.endswith("_bytes")}
+    print(json.dumps(fields), file=sys.stderr, flush=True)
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def run_lookup(args: argparse.Namespace) -> int:
+    from robe.bench.lookup import LookupBenchConfig, run
+
+    config = LookupBenchConfig(
+        shapes=args.shapes,
+        batches=args.batches,
+        ids=args.ids,
+        passes=args.passes,
+        impls=args.impls,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        max_seconds_per_case=args.max_seconds_per_case,
+        compression=args.compression,
+        plain_budget_bytes=int(args.plain_budget_gb * 2**30),
+    )
+    _write(args.out, run(config, _progress))
+    return 0
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from robe.bench.model import ModelBenchConfig, run
+
+    config = ModelBenchConfig(
+        batch=args.batch,
+        compression=args.compression,
+        embeddings=args.embeddings,
+        runtimes=args.runtimes,
+        device=args.device,
+        repeats=args.repeats,
+    )
+    _write(args.out, run(config, _progress))
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from robe.bench.report import render
+
+    for path in args.results:
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not JSON: {exc}") from None
+        print(f"### {path.name}\n\n{render(result)}")
+    return 0
