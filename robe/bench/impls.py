@@ -106,6 +106,28 @@ def _bags(batch: int, tables: int, device: torch.device) -> torch.Tensor:
     return torch.arange(batch * tables + 1, device=device)
 
 
+class RobeInductor(Robe):
+    """The reference lookup compiled by torch.compile (inductor: C++ on CPU, Triton on GPU)."""
+
+    def __init__(self, shape: Shape, compression: float, chunk: int, device: torch.device) -> None:
+        super().__init__(shape, compression, chunk, device, fused=False)
+        self.name = "robe-inductor"
+        self.compiled = torch.compile(reference.lookup, dynamic=False)
+
+    def forward(self, ids: torch.Tensor, train: bool) -> Forward:
+        values = ids.reshape(-1)
+        offsets = _bags(ids.shape[0], ids.shape[1], ids.device)
+        s = self.shape
+
+        def forward() -> torch.Tensor:
+            out: torch.Tensor = self.compiled(
+                self.weight, values, offsets, s.num_tables, s.dim, self.chunk, self.coeffs
+            )
+            return out
+
+        return forward
+
+
 class PlainTables:
     """The plain tables, allocated and filled once, shared by the two torch impls."""
 

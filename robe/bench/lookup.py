@@ -17,8 +17,9 @@ from robe.bench.impls import (
     Impl,
     PlainTables,
     Robe,
+    RobeInductor,
 )
-from robe.bench.names import ID_KINDS, IMPLS, PASSES, SHAPES
+from robe.bench.names import EXTRA_IMPLS, ID_KINDS, IMPLS, PASSES, SHAPES
 from robe.bench.workload import Shape, make_ids, plan_shape
 
 GiB = 1 << 30
@@ -45,7 +46,7 @@ class LookupBenchConfig:
             ("shape", self.shapes, SHAPES),
             ("ids", self.ids, ID_KINDS),
             ("pass", self.passes, PASSES),
-            ("impl", self.impls, IMPLS),
+            ("impl", self.impls, IMPLS + EXTRA_IMPLS),
         ):
             bad = [x for x in given if x not in allowed]
             if bad or not given:
@@ -68,6 +69,8 @@ def _build(config: LookupBenchConfig, shape: Shape, device: torch.device) -> Sha
     for fused, name in ((True, "robe-fused"), (False, "robe-reference")):
         if name in wanted:
             out.impls.append(Robe(shape, config.compression, config.chunk, device, fused))
+    if "robe-inductor" in wanted:
+        out.impls.append(RobeInductor(shape, config.compression, config.chunk, device))
     if wanted & {"embedding_bag-concat", "embedding_bag-per-table"}:
         tables = PlainTables(shape, device)
         if "embedding_bag-concat" in wanted:

@@ -10,6 +10,9 @@ IMPLS = (
     "fbgemm-tbe",
 )
 PLAIN_IMPLS = IMPLS[2:]
+# Candidates measured only when asked for (--impls): the reference compiled by inductor,
+# one of the CPU approaches the fused kernels were chosen against.
+EXTRA_IMPLS = ("robe-inductor",)
 PASSES = ("forward", "train")
 SHAPES = ("criteo-kaggle", "criteo-terabyte")
 ID_KINDS = ("zipf", "uniform")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from robe.bench.names import IMPLS, PLAIN_IMPLS
+from robe.bench.names import EXTRA_IMPLS, IMPLS, PLAIN_IMPLS
 
 
 def _rate(x: float) -> str:
@@ -32,7 +32,7 @@ def lookup_table(result: dict[str, Any]) -> str:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for case in result["cases"]:
         groups.setdefault(_key(case), []).append(case)
-    present = [i for i in IMPLS if any(c["impl"] == i for c in result["cases"])]
+    present = [i for i in IMPLS + EXTRA_IMPLS if any(c["impl"] == i for c in result["cases"])]
     head = ["device", "shape", "dim", "pass", "batch", "ids", *present, "fused / best plain"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key, cases in groups.items():
@@ -82,3 +82,16 @@ def render(result: dict[str, Any]) -> str:
         for impl, why in result.get("skipped", {}).items():
             extra += f"\n{impl} skipped: {why[:200]}\n"
     return f"Machine: {machine}\n\n{table}\n{extra}"
+
+
+START_MARKER = "<!-- results:start (robe bench table --update) -->"
+END_MARKER = "<!-- results:end -->"
+
+
+def replace_between_markers(document: str, text: str) -> str:
+    """`document` with what lies between the results markers replaced by `text`."""
+    start, end = document.find(START_MARKER), document.find(END_MARKER)
+    if start < 0 or end < start:
+        raise ValueError(f"no {START_MARKER} ... {END_MARKER} section to update")
+    head = document[: start + len(START_MARKER)]
+    return f"{head}\n{text.strip()}\n{document[end:]}"

@@ -20,7 +20,7 @@ def _csv(kind: type = str) -> Any:
 
 
 def register(sub: Any) -> None:
-    from robe.bench.names import EMBEDDINGS, ID_KINDS, IMPLS, PASSES, SHAPES
+    from robe.bench.names import EMBEDDINGS, EXTRA_IMPLS, ID_KINDS, IMPLS, PASSES, SHAPES
 
     bench = sub.add_parser("bench", help="benchmarks (results as JSON)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
@@ -32,7 +32,12 @@ def register(sub: Any) -> None:
     lookup.add_argument("--batches", type=_csv(int), default=(256, 4096, 16384))
     lookup.add_argument("--ids", type=_csv(), default=ID_KINDS, help=f"of {','.join(ID_KINDS)}")
     lookup.add_argument("--passes", type=_csv(), default=PASSES, help=f"of {','.join(PASSES)}")
-    lookup.add_argument("--impls", type=_csv(), default=IMPLS, help=f"of {','.join(IMPLS)}")
+    lookup.add_argument(
+        "--impls",
+        type=_csv(),
+        default=IMPLS,
+        help=f"of {','.join(IMPLS + EXTRA_IMPLS)} (default: all but {','.join(EXTRA_IMPLS)})",
+    )
     lookup.add_argument("--repeats", type=int, default=10, help="timed calls per case (median)")
     lookup.add_argument("--warmup", type=int, default=2)
     lookup.add_argument(
@@ -72,6 +77,12 @@ def register(sub: Any) -> None:
 
     table = bench_sub.add_parser("table", help="print a result JSON as a markdown table")
     table.add_argument("results", type=Path, nargs="+", help="result JSON files")
+    table.add_argument(
+        "--update",
+        type=Path,
+        default=None,
+        help="replace the text between the results markers of this file instead of printing",
+    )
     table.set_defaults(handler=run_table)
 
 
@@ -121,12 +132,18 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def run_table(args: argparse.Namespace) -> int:
-    from robe.bench.report import render
+    from robe.bench.report import render, replace_between_markers
 
+    parts = []
     for path in args.results:
         try:
             result = json.loads(path.read_text())
         except json.JSONDecodeError as exc:
             raise ValueError(f"{path} is not JSON: {exc}") from None
-        print(f"### {path.name}\n\n{render(result)}")
+        parts.append(f"### {path.name}\n\n{render(result)}")
+    text = "\n".join(parts)
+    if args.update is None:
+        print(text)
+    else:
+        args.update.write_text(replace_between_markers(args.update.read_text(), text))
     return 0

@@ -2,7 +2,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from robe.bench.report import ratio, render
+import pytest
+
+from robe.bench.report import END_MARKER, START_MARKER, ratio, render, replace_between_markers
 
 
 def _case(impl: str, rate: float, **over: Any) -> dict[str, Any]:
@@ -67,3 +69,11 @@ def test_model_table_relates_robe_to_full_in_the_same_runtime() -> None:
     }
     text = render(result)
     assert "3.00x" in text and "error: boom" in text
+
+
+def test_update_replaces_only_the_marked_section() -> None:
+    doc = f"intro\n{START_MARKER}\nold table\n{END_MARKER}\nafter\n"
+    new = replace_between_markers(doc, "new table")
+    assert new == f"intro\n{START_MARKER}\nnew table\n{END_MARKER}\nafter\n"
+    with pytest.raises(ValueError, match="results"):
+        replace_between_markers("no markers", "x")
