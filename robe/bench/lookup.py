@@ -38,7 +38,7 @@ class LookupBenchConfig:
     max_seconds_per_case: float = 3.0
     compression: float = 1000.0
     chunk: int = 16
-    plain_budget_bytes: int = 4 * GiB
+    plain_budget_bytes: int = 3 * GiB
     seed: int = 0
 
     def __post_init__(self) -> None:
