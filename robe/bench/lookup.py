@@ -107,6 +107,7 @@ def _cases(
                     config.max_seconds_per_case,
                     _sync(device),
                 )
+                lookups = batch * shape.num_tables
                 for impl in built.impls:
                     t = timings[impl.name]
                     yield {
@@ -117,8 +118,10 @@ def _cases(
                         "batch": batch,
                         "ids": ids_kind,
                         "pass": pass_,
-                        "lookups_per_s": batch * shape.num_tables / t.median_s,
+                        "lookups_per_s": lookups / t.median_s,
                         "median_s": t.median_s,
+                        "lookups_per_cpu_s": lookups / max(t.median_cpu_s, 1e-9),
+                        "median_cpu_s": t.median_cpu_s,
                         "repeats": t.repeats,
                         "embedding_bytes": impl.embedding_bytes,
                     }
@@ -148,6 +151,8 @@ def run(
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [
             "lookups_per_s = batch * tables / median seconds of one call (round-robin repeats)",
+            "lookups_per_cpu_s uses the process CPU time of the call instead (all threads): "
+            "steadier than wall time on a shared machine",
             "plain-table rows (id mod table size + table start) are computed outside the "
             "timed call; ROBE hashes raw ids inside it",
             "train = forward + backward: dense array gradient for ROBE, sparse gradients "

@@ -117,6 +117,7 @@ def run(
                 case |= {
                     "rows_per_s": config.batch / t.median_s,
                     "median_s": t.median_s,
+                    "median_cpu_s": t.median_cpu_s,
                     "repeats": t.repeats,
                 }
             else:

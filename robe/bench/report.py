@@ -18,10 +18,12 @@ def _key(case: dict[str, Any]) -> tuple[Any, ...]:
     return (case["device"], case["shape"], case["dim"], case["pass"], case["batch"], case["ids"])
 
 
-def ratio(cases: list[dict[str, Any]], impl: str = "robe-fused") -> float | None:
-    """lookups/s of `impl` over the best plain-table impl among `cases` (one setting)."""
-    mine = [c["lookups_per_s"] for c in cases if c["impl"] == impl]
-    plain = [c["lookups_per_s"] for c in cases if c["impl"] in PLAIN_IMPLS]
+def ratio(
+    cases: list[dict[str, Any]], impl: str = "robe-fused", rate: str = "lookups_per_s"
+) -> float | None:
+    """`rate` of `impl` over the best plain-table impl's among `cases` (one setting)."""
+    mine = [c[rate] for c in cases if c["impl"] == impl and rate in c]
+    plain = [c[rate] for c in cases if c["impl"] in PLAIN_IMPLS and rate in c]
     if not mine or not plain:
         return None
     return float(mine[0] / max(plain))
@@ -33,7 +35,17 @@ def lookup_table(result: dict[str, Any]) -> str:
     for case in result["cases"]:
         groups.setdefault(_key(case), []).append(case)
     present = [i for i in IMPLS + EXTRA_IMPLS if any(c["impl"] == i for c in result["cases"])]
-    head = ["device", "shape", "dim", "pass", "batch", "ids", *present, "fused / best plain"]
+    head = [
+        "device",
+        "shape",
+        "dim",
+        "pass",
+        "batch",
+        "ids",
+        *present,
+        "fused / best plain",
+        "same, by CPU time",
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
     for key, cases in groups.items():
         by_impl = {c["impl"]: c["lookups_per_s"] for c in cases}
@@ -42,6 +54,8 @@ def lookup_table(result: dict[str, Any]) -> str:
         ]
         r = ratio(cases)
         cells.append("-" if r is None else f"**{r:.2f}x**")
+        r_cpu = ratio(cases, rate="lookups_per_cpu_s")
+        cells.append("-" if r_cpu is None else f"{r_cpu:.2f}x")
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

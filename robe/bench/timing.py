@@ -13,7 +13,8 @@ Call = Callable[[], None]
 
 @dataclass(frozen=True)
 class Timing:
-    median_s: float
+    median_s: float  # wall time
+    median_cpu_s: float  # CPU time of the whole process, all its threads
     repeats: int
 
 
@@ -24,8 +25,11 @@ def round_robin(
     max_seconds: float,
     sync: Callable[[], None] = lambda: None,
 ) -> dict[str, Timing]:
-    """Median wall time of each call; one that takes long gets fewer repeats (at least 3)
-    so that one slow implementation cannot make a run take hours."""
+    """Median wall and CPU time of each call; one that takes long gets fewer repeats (at
+    least 3) so that one slow implementation cannot make a run take hours.
+
+    CPU time is the process's, summed over threads: on a machine shared with other jobs
+    it is what stays put while wall time swings with the scheduler."""
     if repeats < 1 or warmup < 0:
         raise ValueError(f"repeats={repeats} must be >= 1 and warmup={warmup} >= 0")
     for call in calls.values():
@@ -33,18 +37,23 @@ def round_robin(
             call()
     sync()
     samples: dict[str, list[float]] = {name: [] for name in calls}
+    cpu: dict[str, list[float]] = {name: [] for name in calls}
     budget: dict[str, int] = dict.fromkeys(calls, repeats)
     for _ in range(repeats):
         for name, call in calls.items():
             if len(samples[name]) >= budget[name]:
                 continue
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             call()
             sync()
             took = time.perf_counter() - start
+            cpu[name].append(time.process_time() - start_cpu)
             samples[name].append(took)
             if len(samples[name]) == 1:
                 budget[name] = max(
                     min(3, repeats), min(repeats, int(max_seconds / max(took, 1e-9)))
                 )
-    return {name: Timing(statistics.median(times), len(times)) for name, times in samples.items()}
+    return {
+        name: Timing(statistics.median(times), statistics.median(cpu[name]), len(times))
+        for name, times in samples.items()
+    }
