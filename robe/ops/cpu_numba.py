@@ -151,6 +151,14 @@ def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int
                     out[i] += grad[bag, col + i]
 
 
+def _check_layout(array_size: int, dim: int, chunk: int) -> None:
+    # Unchecked kernels: a layout that would index outside the array stops here.
+    if chunk <= 0 or dim % chunk:
+        raise ValueError(f"chunk Z={chunk} must be positive and divide dim {dim}")
+    if array_size < chunk:
+        raise ValueError(f"ROBE array size {array_size} is smaller than the chunk Z={chunk}")
+
+
 def _coeffs(coeffs: list[int], num_chunks: int) -> npt.NDArray[np.int64]:
     """HashParams.coefficients as the kernels read them: [chunks, 5] of (b, a0, a1, a2, a3)."""
     if len(coeffs) != 5 * num_chunks:
@@ -180,6 +188,7 @@ def lookup(
     coeffs: list[int],
 ) -> torch.Tensor:
     """Same contract as robe.ops.reference.lookup, for float32/float64 CPU tensors."""
+    _check_layout(weight.numel(), dim, chunk)
     vals, offs = _checked(values, offsets)
     out = weight.new_empty(offs.shape[0] - 1, dim)
     w, o = _np(weight), out.numpy()
@@ -236,6 +245,7 @@ def lookup_backward(
     coeffs: list[int],
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size]."""
+    _check_layout(array_size, dim, chunk)
     vals, offs = _checked(values, offsets)
     # int32 starts (the array is below 2**31 elements): the one temporary, [N, dim / Z].
     starts = _slot_starts(

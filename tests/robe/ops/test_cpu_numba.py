@@ -74,3 +74,17 @@ def test_bad_offsets_raise_instead_of_reading_out_of_bounds(offsets: list[int]) 
     values = torch.arange(3, dtype=torch.int64)
     with pytest.raises(ValueError, match="offsets"):
         cpu_numba.lookup(torch.randn(64), values, torch.tensor(offsets), 1, 16, 16, coeffs(1))
+
+
+@pytest.mark.parametrize(("size", "dim", "chunk"), [(64, 16, 5), (8, 16, 16), (64, 16, 0)])
+def test_bad_layout_raises_instead_of_reading_out_of_bounds(
+    size: int, dim: int, chunk: int
+) -> None:
+    values = torch.arange(2, dtype=torch.int64)
+    offsets = torch.tensor([0, 1, 2])
+    with pytest.raises(ValueError, match="chunk"):
+        cpu_numba.lookup(torch.randn(size), values, offsets, 1, dim, chunk, coeffs(1))
+    with pytest.raises(ValueError, match="chunk"):
+        cpu_numba.lookup_backward(
+            torch.randn(2, dim), values, offsets, size, 1, dim, chunk, coeffs(1)
+        )
