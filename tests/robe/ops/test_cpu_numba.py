@@ -11,6 +11,7 @@ CASES = [
     adversarial(),
     random_bags(0, rows=40, num_tables=26),
     random_bags(1, rows=7, num_tables=2, max_len=9),
+    random_bags(2, rows=20, num_tables=26, max_len=12),  # blocks outgrow the scratch
 ]
 
 
