@@ -10,6 +10,9 @@ from typing import Any
 import torch
 
 
+_ENV = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "NUMBA_NUM_THREADS")
+
+
 def _cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -49,6 +52,9 @@ def describe(device: str) -> dict[str, Any]:
         "fbgemm_gpu": _version("fbgemm-gpu-cpu") or _version("fbgemm-gpu"),
         "triton": _version("triton"),
         "device": device,
+        # OpenMP threads that spin after a torch op steal the core from whatever runs
+        # next on a small machine; how they wait changes results, so it is recorded.
+        "env": {k: os.environ[k] for k in _ENV if k in os.environ},
     }
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
