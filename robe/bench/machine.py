@@ -9,7 +9,6 @@ from typing import Any
 
 import torch
 
-
 _ENV = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "NUMBA_NUM_THREADS")
 
 
