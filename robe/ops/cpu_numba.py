@@ -6,9 +6,10 @@ slot starts, prefetching the cache lines each start names, then sum the bags by 
 `Z` contiguous array elements per start. Nothing larger than a block's starts is
 materialised (see robe.ops.prefetch for why the split pays).
 
-Backward is partitioned by array range, not by bag: each part scans the slot starts
-and adds only into its own range, so no two threads write one element and the result
-does not depend on the thread count.
+Backward in one thread is the same walk adding into the gradient. With several threads
+it is partitioned by array range, not by bag: each part scans the slot starts and adds
+only into its own range, so no two threads write one element, and every element gets
+its additions in the same order (bag order) whatever the split.
 
 Hash arithmetic (docs/hashing.md): h = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**56 is
 reduced mod P = 2**31 - 1 by folding (P is a Mersenne prime); `mod slots` goes through
@@ -131,6 +132,49 @@ def _forward(
                 for c in range(nc):
                     s = starts[(v - v_base) * nc + c]
                     _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward_whole(
+    grad: Any,
+    values: Any,
+    offsets: Any,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """The backward pass in one thread: the forward's walk, adding instead of reading."""
+    out[:] = 0
+    slots = out.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    nc = coeffs.shape[0]
+    num_bags = offsets.shape[0] - 1
+    starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
+    table = 0
+    for b0 in range(0, num_bags, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, num_bags)
+        v_base = offsets[b0]
+        if (offsets[b1] - v_base) * nc > starts.shape[0]:
+            starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                x = values[v]
+                for c in range(nc):
+                    s = _start(x, table, coeffs, c, slots, inv)
+                    starts[(v - v_base) * nc + c] = s
+                    prefetch(out, s)
+                    prefetch(out, s + chunk - 1)
+            table += 1
+            if table == num_tables:
+                table = 0
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                for c in range(nc):
+                    s = starts[(v - v_base) * nc + c]
+                    col = c * chunk
+                    for k in range(chunk):
+                        out[s + k] += grad[bag, col + k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -277,15 +321,20 @@ def lookup_backward(
     """Gradient of `lookup` with respect to the array, [array_size]."""
     _check_layout(array_size, dim, chunk)
     vals, offs = _checked(values, offsets)
-    # int32 starts (the array is below 2**31 elements): the one temporary, [N, dim / Z].
+    out = grad.new_empty(array_size)
+    g, o = _np(grad), out.numpy()
+    work = array_size + vals.shape[0] * dim
+    if threads.num_parts(array_size, work, parts_per_thread=1) == 1:
+        _backward_whole(g, vals, offs, num_tables, chunk, _coeffs(coeffs, dim // chunk), o)
+        return out
+    # Several threads: each owns a range of the array and scans all slot starts (int32,
+    # the array is below 2**31 elements), [N, dim / Z], the one temporary.
     starts = _slot_starts(
         vals, offs, num_tables, dim // chunk, array_size - chunk + 1, coeffs, np.int32
     )
-    out = grad.new_empty(array_size)
-    g, o = _np(grad), out.numpy()
     threads.run_split(
         array_size,
-        array_size + vals.shape[0] * dim,
+        work,
         lambda lo, hi: _backward(g, offs, starts, chunk, lo, hi, o),
         parts_per_thread=1,
     )

@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-# Below this much work (array elements touched, about a millisecond) a part is not worth
+# Below this much work (array elements touched, a millisecond or two) a part is not worth
 # handing over: waking a pool thread costs tens of microseconds on an idle machine and
 # milliseconds on a loaded one, where it waits for a core.
-MIN_WORK_PER_PART = 1 << 20
+MIN_WORK_PER_PART = 1 << 21
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
@@ -36,15 +36,23 @@ def _get_pool(size: int) -> ThreadPoolExecutor:
         return _pool
 
 
+def num_parts(length: int, work: int, parts_per_thread: int = 2) -> int:
+    """How many parts `run_split` cuts [0, length) into for `work` elements of work."""
+    num_threads = max(1, torch.get_num_threads())
+    if num_threads == 1:
+        return 1
+    return max(1, min(num_threads * parts_per_thread, work // MIN_WORK_PER_PART, length))
+
+
 def run_split(
     length: int, work: int, kernel: Callable[[int, int], None], parts_per_thread: int = 2
 ) -> None:
     """Run `kernel(lo, hi)` over contiguous parts covering [0, length)."""
-    num_threads = max(1, torch.get_num_threads())
-    parts = min(num_threads * parts_per_thread, work // MIN_WORK_PER_PART, length)
-    if num_threads == 1 or parts <= 1:
+    parts = num_parts(length, work, parts_per_thread)
+    if parts == 1:
         kernel(0, length)
         return
+    num_threads = max(1, torch.get_num_threads())
     bounds = [length * i // parts for i in range(parts + 1)]
     # Every thread, the caller included, takes the next part until none is left.
     # next() on an itertools.count is atomic under the GIL.
