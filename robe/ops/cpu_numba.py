@@ -134,6 +134,72 @@ def _forward(
                     _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
 
 
+@numba.njit(inline="always", cache=True)
+def _hash_block(
+    values: Any, v0: int, n: int, tables: Any, coeffs: Any, slots: int, inv: float, out: Any
+) -> None:
+    """out[i] = start of the one chunk of values[v0 + i] in tables[i]. A flat loop, which
+    LLVM vectorises (64-bit multiplies and float conversions are AVX-512 instructions)."""
+    b, a0, a1, a2, a3 = coeffs[0, 0], coeffs[0, 1], coeffs[0, 2], coeffs[0, 3], coeffs[0, 4]
+    for i in range(n):
+        x = values[v0 + i]
+        h = b + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
+        h += a3 * tables[i]
+        h = (h & PRIME) + (h >> 31)
+        h = (h & PRIME) + (h >> 31)
+        h = h - PRIME if h >= PRIME else h
+        r = h - np.int64(h * inv) * slots
+        r = r + slots if r < 0 else r
+        out[i] = r - slots if r >= slots else r
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward_one_chunk(
+    weight: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """_forward for dim == Z (Kaggle's 16 with the default Z): the block's hashes in one
+    vectorised loop, then its prefetches, then its sums. 1.3x less CPU time than
+    _forward at dim 16; with more chunks per value it measured slower, so _forward
+    keeps those."""
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    tables = np.empty(4 * _BLOCK_BAGS, np.int64)
+    starts = np.empty(4 * _BLOCK_BAGS, np.int64)
+    table = bag_lo % num_tables
+    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+        v_base = offsets[b0]
+        n = offsets[b1] - v_base
+        if n > tables.shape[0]:
+            tables = np.empty(n, np.int64)
+            starts = np.empty(n, np.int64)
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                tables[v - v_base] = table
+            table += 1
+            if table == num_tables:
+                table = 0
+        _hash_block(values, v_base, n, tables, coeffs, slots, inv, starts)
+        for i in range(n):
+            prefetch(weight, starts[i])
+            prefetch(weight, starts[i] + chunk - 1)
+        for bag in range(b0, b1):
+            v0 = offsets[bag]
+            v1 = offsets[bag + 1]
+            if v0 == v1:
+                out[bag, :] = 0
+            for v in range(v0, v1):
+                _gather(weight, starts[v - v_base], out, bag, 0, chunk, v == v0)
+
+
 @numba.njit(cache=True, nogil=True)
 def _backward_whole(
     grad: Any,
@@ -267,10 +333,11 @@ def lookup(
     out = weight.new_empty(offs.shape[0] - 1, dim)
     w, o = _np(weight), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
+    kernel = _forward_one_chunk if dim == chunk else _forward
     threads.run_split(
         out.shape[0],
         vals.shape[0] * dim,
-        lambda lo, hi: _forward(w, vals, offs, lo, hi, num_tables, chunk, co, o),
+        lambda lo, hi: kernel(w, vals, offs, lo, hi, num_tables, chunk, co, o),
     )
     return out
 
