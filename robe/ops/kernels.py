@@ -37,7 +37,9 @@ def _fast_module(device_type: str) -> ModuleType | None:
 
             triton_kernels.require_triton()
             return triton_kernels
-    except ImportError as exc:
+    # ImportError: numba or Triton absent. RuntimeError/OSError: numba found no writable
+    # cache directory for its compiled kernels (a read-only install), or a broken build.
+    except (ImportError, OSError, RuntimeError) as exc:
         log.warning(
             "robe: fused %s lookup kernels unavailable (%s); using the plain-torch "
             "reference, which is several times slower",
