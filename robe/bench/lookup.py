@@ -36,6 +36,7 @@ class LookupBenchConfig:
     repeats: int = 10
     warmup: int = 2
     max_seconds_per_case: float = 3.0
+    burst: int = 5  # timed calls per turn, after one untimed (see timing.round_robin)
     compression: float = 1000.0
     chunk: int = 16
     plain_budget_bytes: int = 3 * GiB
@@ -106,6 +107,7 @@ def _cases(
                     config.warmup,
                     config.max_seconds_per_case,
                     _sync(device),
+                    config.burst,
                 )
                 lookups = batch * shape.num_tables
                 for impl in built.impls:

@@ -41,6 +41,12 @@ def register(sub: Any) -> None:
     lookup.add_argument("--repeats", type=int, default=10, help="timed calls per case (median)")
     lookup.add_argument("--warmup", type=int, default=2)
     lookup.add_argument(
+        "--burst",
+        type=int,
+        default=5,
+        help="timed calls per turn, after an untimed one (1: strict alternation, caches cold)",
+    )
+    lookup.add_argument(
         "--max-seconds-per-case",
         type=float,
         default=3.0,
@@ -109,6 +115,7 @@ def run_lookup(args: argparse.Namespace) -> int:
         device=args.device,
         repeats=args.repeats,
         warmup=args.warmup,
+        burst=args.burst,
         max_seconds_per_case=args.max_seconds_per_case,
         compression=args.compression,
         plain_budget_bytes=int(args.plain_budget_gb * 2**30),

@@ -26,3 +26,12 @@ def test_every_call_is_timed_and_slow_ones_get_fewer_repeats() -> None:
 def test_bad_repeats_are_refused() -> None:
     with pytest.raises(ValueError, match="repeats=0"):
         round_robin({}, repeats=0, warmup=0, max_seconds=1)
+
+
+def test_a_burst_times_consecutive_calls_after_an_untimed_one() -> None:
+    order: list[str] = []
+    calls = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    timings = round_robin(calls, repeats=6, warmup=1, max_seconds=60, burst=3)
+    assert timings["a"].repeats == timings["b"].repeats == 6
+    # warmup a, b; then per turn one untimed and three timed calls, turns alternating
+    assert order == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 2
