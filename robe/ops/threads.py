@@ -15,10 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-# Below this much work (array elements touched, a millisecond or two) a part is not worth
+# Below this much work (array elements touched, ~0.1 ms on one core) a part is not worth
 # handing over: waking a pool thread costs tens of microseconds on an idle machine and
 # milliseconds on a loaded one, where it waits for a core.
-MIN_WORK_PER_PART = 1 << 21
+MIN_WORK_PER_PART = 1 << 18
 
 _lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None

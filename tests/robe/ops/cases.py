@@ -54,6 +54,15 @@ def random_bags(seed: int, rows: int, num_tables: int, max_len: int = 3) -> Bags
     return Bags(values, _offsets(lengths.tolist()), num_tables)
 
 
+def one_value_per_bag(seed: int, rows: int, num_tables: int) -> Bags:
+    """Criteo's layout (offsets = 0..N), the kernels' fast path; extremes up front."""
+    gen = torch.Generator().manual_seed(seed)
+    n = rows * num_tables
+    values = torch.randint(INT64_MIN, INT64_MAX, (n,), generator=gen, dtype=torch.int64)
+    values[:4] = torch.tensor([0, -1, INT64_MAX, INT64_MIN])
+    return Bags(values, torch.arange(n + 1, dtype=torch.int64), num_tables)
+
+
 def _offsets(lengths: list[int]) -> torch.Tensor:
     out = torch.zeros(len(lengths) + 1, dtype=torch.int64)
     out[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int64), 0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from robe.ops import cpu_numba, reference
-from tests.robe.ops.cases import Bags, adversarial, coeffs, random_bags
+from tests.robe.ops.cases import Bags, adversarial, coeffs, one_value_per_bag, random_bags
 
 LAYOUTS = [(16, 16), (128, 16), (32, 8), (12, 3)]  # (dim, Z): the unrolled Z=16 and others
 CASES = [
@@ -12,6 +12,8 @@ CASES = [
     random_bags(0, rows=40, num_tables=26),
     random_bags(1, rows=7, num_tables=2, max_len=9),
     random_bags(2, rows=20, num_tables=26, max_len=12),  # blocks outgrow the scratch
+    one_value_per_bag(3, rows=1000, num_tables=26),  # many pipelined blocks, split parts
+    one_value_per_bag(4, rows=3, num_tables=5),  # one partial block
 ]
 
 
