@@ -47,9 +47,9 @@ def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torc
 def test_backward_matches_reference(bags: Bags, dim: int, chunk: int) -> None:
     grad = torch.randn(bags.offsets.numel() - 1, dim, dtype=torch.float64)
     args = (bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk))
-    torch.testing.assert_close(
-        cpu_numba.lookup_backward(grad, *args), reference.lookup_backward(grad, *args)
-    )
+    want = reference.lookup_backward(grad, *args)
+    torch.testing.assert_close(cpu_numba.lookup_backward(grad, *args), want)
+    torch.testing.assert_close(cpu_numba.lookup_backward(grad, *args, parallel=True), want)
 
 
 def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -61,7 +61,7 @@ def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> 
     fwd = (bags.values, bags.offsets, bags.num_tables, 32, 16, coeffs(2))
     bwd = (bags.values, bags.offsets, 5000, bags.num_tables, 32, 16, coeffs(2))
     monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
-    split = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
+    split = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd, parallel=True)
     monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1 << 60)
     whole = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
     assert torch.equal(split[0], whole[0])
