@@ -5,7 +5,8 @@ change reuses the cached dependency layer. `--variant cuda` swaps onnxruntime fo
 onnxruntime-gpu pin of the `gpu` extra (both install the same module; only one may be
 present). `--only NAME` keeps one requirement and `--without NAME` drops one: torch is
 installed on its own, from the CPU wheel index.
-Usage: python deploy/requirements.py PYPROJECT EXTRA... [--variant cpu|cuda] [--only NAME | --without NAME...]
+Usage: python deploy/requirements.py PYPROJECT EXTRA... [--variant cpu|cuda]
+       [--only NAME | --without NAME...]
 """
 
 from __future__ import annotations
@@ -37,7 +38,10 @@ def requirements(
     if unknown:
         raise ValueError(f"unknown extras {unknown}: pyproject has {sorted(optional)}")
     out: dict[str, str] = {}
-    for requirement in [*project.get("dependencies", []), *(r for e in extras for r in optional[e])]:
+    for requirement in [
+        *project.get("dependencies", []),
+        *(r for e in extras for r in optional[e]),
+    ]:
         out.setdefault(requirement_name(requirement), requirement)
     if variant == "cuda" and "onnxruntime" in out:
         gpu_pins = {requirement_name(r): r for r in optional.get("gpu", [])}
