@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -79,4 +80,7 @@ def run_inspect(args: argparse.Namespace) -> int:
     schema = resolve_schema(args.path, args.schema)
     report = inspect_data(args.path, schema, skip_bad_rows=args.skip_bad_rows)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format())
+    if report.skipped:
+        first = report.skip_examples[0]
+        print(f"robe data: skipped {report.skipped} bad rows (first: {first})", file=sys.stderr)
     return 0
