@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench clean prometheus up
+.PHONY: setup test lint bench clean run default-model prometheus up
 
 setup: $(VENV)/.installed
 
@@ -31,6 +31,18 @@ lint: setup
 # The service, Prometheus and Grafana (http://localhost:3000); see docs/deploy.md
 up:
 	docker compose up --build
+
+# Serve the default model on 127.0.0.1:8000, building it first when it is missing
+# (synthetic data, train, export: a few minutes, with progress).
+MODEL_ROOT ?= models/default
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+default-model: setup
+	$(PY) -m service.default_model --root $(MODEL_ROOT)
+
+run: default-model
+	$(VENV)/bin/robe serve --model robe=$(MODEL_ROOT)/robe --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -12,11 +12,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robe.cli import data, train
+    from robe.cli import bench, data, export, serve, train
 
     parser = argparse.ArgumentParser(prog="robe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train):
+    for module in (data, train, export, serve, bench):
         module.register(sub)
     return parser
 

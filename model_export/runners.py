@@ -1,0 +1,202 @@
+"""Load one format of an artifact as a function `(dense, values, offsets) -> scores`.
+
+numpy in, numpy out, so tests, `--verify` and benchmarks treat every format alike.
+torch and onnxruntime are imported only by the loader that needs them: the ONNX
+path runs on a machine without torch. Every failure to load is an ArtifactError
+with one clear line, never a protobuf or pickle traceback.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from model_export.errors import ArtifactError, IncompatibleArtifactError
+from model_export.manifest import Manifest
+
+Floats = npt.NDArray[np.float32]
+Ints = npt.NDArray[np.int64]
+Scorer = Callable[[Floats, Ints, Ints], Floats]
+IndexFn = Callable[[Ints, Ints], Ints]
+
+_CPU = ("CPUExecutionProvider",)
+ONNX_LOOKUPS = {"RobeLookup": "RobeSlots", "TableLookup": "TableRows"}
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _check_file(path: Path) -> None:
+    if not path.is_file():
+        raise ArtifactError(f"{path}: no such model file")
+
+
+def onnx_session(path: Path, providers: Sequence[str] | None = None) -> Any:
+    """An ONNX Runtime session (CPU unless `providers` says otherwise)."""
+    import onnxruntime as ort
+
+    _check_file(path)
+    try:
+        return ort.InferenceSession(
+            str(path), providers=list(providers or ["CPUExecutionProvider"])
+        )
+    except Exception as exc:  # onnxruntime raises its own pybind types for bad files
+        raise ArtifactError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+
+
+def load_onnx(path: Path, *, providers: Sequence[str] | None = None) -> Scorer:
+    session = onnx_session(path, providers)
+
+    def score(dense: Floats, values: Ints, offsets: Ints) -> Floats:
+        feeds = {"dense": dense, "values": values, "offsets": offsets}
+        (out,) = session.run(["score"], feeds)
+        return np.asarray(out, dtype=np.float32)
+
+    return score
+
+
+def onnx_index_model(path: Path) -> Any:
+    """A model of the artifact's own index function: `(values, offsets) -> indices`.
+
+    The lookup node of `model.onnx` is replaced by the function it calls for its hash
+    (RobeSlots or TableRows), with the same attributes and the same function bodies,
+    so the indices it returns are the ones the served model gathers.
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ArtifactError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+    lookups = [n for n in model.graph.node if n.op_type in ONNX_LOOKUPS and n.domain == "ai.robe"]
+    if len(lookups) != 1:
+        raise ArtifactError(f"{path}: expected one ai.robe lookup node, found {len(lookups)}")
+    lookup = lookups[0]
+    inits = {t.name: t for t in model.graph.initializer}
+    weight = inits[lookup.input[0]]
+    if lookup.op_type == "RobeLookup":
+        size = numpy_helper.from_array(np.array(int(np.prod(weight.dims)), np.int64), "size")
+        inputs, extra, width = ["values", "offsets", "size"], [size], ["values", "chunks"]
+    else:
+        extra = [inits[name] for name in lookup.input[3:5]]
+        inputs, width = ["values", "offsets", *lookup.input[3:5]], ["values"]
+    node = helper.make_node(ONNX_LOOKUPS[lookup.op_type], inputs, ["indices"], domain="ai.robe")
+    node.attribute.extend(lookup.attribute)
+    graph = helper.make_graph(
+        [node],
+        "robe_indices",
+        [helper.make_tensor_value_info(n, TensorProto.INT64, [n]) for n in ("values", "offsets")],
+        [helper.make_tensor_value_info("indices", TensorProto.INT64, width)],
+        initializer=extra,
+    )
+    return helper.make_model(
+        graph,
+        opset_imports=list(model.opset_import),
+        functions=list(model.functions),
+        ir_version=model.ir_version,
+    )
+
+
+def load_onnx_indices(path: Path, *, providers: Sequence[str] | None = None) -> IndexFn:
+    import onnxruntime as ort
+
+    model = onnx_index_model(path)
+    session = ort.InferenceSession(model.SerializeToString(), providers=list(providers or _CPU))
+
+    def indices(values: Ints, offsets: Ints) -> Ints:
+        (out,) = session.run(["indices"], {"values": values, "offsets": offsets})
+        return np.asarray(out, dtype=np.int64)
+
+    return indices
+
+
+def _torch_scorer(module: Callable[..., Any], device: str) -> Scorer:
+    import torch
+
+    def score(dense: Floats, values: Ints, offsets: Ints) -> Floats:
+        with torch.inference_mode():
+            out = module(
+                torch.from_numpy(dense).to(device),
+                torch.from_numpy(values).to(device),
+                torch.from_numpy(offsets).to(device),
+            )
+        return np.asarray(out.cpu().numpy(), dtype=np.float32)
+
+    return score
+
+
+def load_torchscript(path: Path, *, device: str = "cpu", import_ops: bool = True) -> Scorer:
+    """Load `model.torchscript.pt`; its lookup needs `robe.ops` (imported unless told not)."""
+    import torch
+
+    from model_export.quiet import torch_notices_silenced
+
+    _check_file(path)
+    if import_ops:
+        import robe.ops  # noqa: F401  (registers torch.ops.robe, which the file calls)
+    try:
+        with torch_notices_silenced():
+            module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+    except RuntimeError as exc:
+        if "robe::" in str(exc):
+            raise ArtifactError(
+                f"{path}: the model calls the torch custom op robe::lookup, which is not "
+                "registered; `import robe.ops` (package robe-serve) before loading it"
+            ) from exc
+        raise ArtifactError(
+            f"{path}: not a loadable TorchScript file ({_first_line(exc)})"
+        ) from exc
+    module.eval()
+    return _torch_scorer(module, device)
+
+
+def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str = "cpu") -> Scorer:
+    """Load a `.pt2` package; with the manifest `entry`, refuse another platform or torch."""
+    import torch
+
+    from model_export.aoti_export import platform_tag, torch_version
+
+    _check_file(path)
+    if entry is not None:
+        wanted = (entry.get("platform"), entry.get("torch"))
+        here = (platform_tag(), torch_version())
+        if wanted != here:
+            raise IncompatibleArtifactError(
+                f"{path}: compiled for {wanted[0]} with torch {wanted[1]}, but this runtime is "
+                f"{here[0]} with torch {here[1]}; use another format of the artifact or "
+                "export again here"
+            )
+    if not zipfile.is_zipfile(path):
+        raise ArtifactError(f"{path}: not an AOTInductor package (not a zip archive)")
+    try:
+        package = torch._inductor.aoti_load_package(str(path))
+    except Exception as exc:  # the loader raises RuntimeError, zip and OS errors
+        raise ArtifactError(
+            f"{path}: not a loadable AOTInductor package ({_first_line(exc)})"
+        ) from exc
+    return _torch_scorer(package, device)
+
+
+def load_format(manifest: Manifest, fmt: str, *, device: str = "cpu") -> Scorer:
+    """The scorer of `fmt` in an artifact (its files already checked by load_manifest)."""
+    path = manifest.file_path(fmt)
+    if fmt == "onnx":
+        providers = ["CUDAExecutionProvider"] if device == "cuda" else None
+        return load_onnx(path, providers=providers)
+    if fmt == "torchscript":
+        return load_torchscript(path, device=device)
+    entry = manifest.formats[fmt]
+    if device == "cuda":
+        cuda = entry.get("cuda")
+        if not isinstance(cuda, dict):
+            raise IncompatibleArtifactError(f"{manifest.directory}: no CUDA AOTInductor package")
+        path = manifest.directory / str(cuda["file"])
+    return load_aoti(path, entry=entry, device=device)

@@ -1,0 +1,42 @@
+"""TorchScript: the serving model scripted with the lookup as the registered custom op.
+
+The file refers to `robe::lookup` by name, so whoever loads it must import `robe.ops`
+first; an extra file in the archive says so, and `runners.load_torchscript` turns
+torch's "unknown builtin op" into an error naming the package.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model_export.manifest import FORMAT_FILES
+from model_export.quiet import torch_notices_silenced
+from model_export.serving import ServingModel, index_model
+from robe.model import DLRM
+
+REQUIRES_FILE = "robe_requires"
+REQUIRED_PACKAGE = "robe.ops"
+
+
+def export_torchscript(model: DLRM, directory: Path) -> dict[str, Any]:
+    path = directory / FORMAT_FILES["torchscript"]
+    serving = ServingModel(model, "op").eval()
+    with torch_notices_silenced():
+        scripted = torch.jit.script(serving)
+        torch.jit.save(scripted, str(path), _extra_files={REQUIRES_FILE: REQUIRED_PACKAGE})
+    return {"file": path.name, "requires": REQUIRED_PACKAGE}
+
+
+def scripted_indices(model: DLRM) -> torch.jit.ScriptModule:
+    """The index computation of the TorchScript lookup, through a save/load round trip."""
+    indices = index_model(ServingModel(model, "op")).eval()
+    buffer = io.BytesIO()
+    with torch_notices_silenced():
+        torch.jit.save(torch.jit.script(indices), buffer)
+        buffer.seek(0)
+        loaded: torch.jit.ScriptModule = torch.jit.load(buffer)  # type: ignore[no-untyped-call]
+    return loaded

@@ -1,0 +1,113 @@
+"""`robe serve`: every flag is a field of service.settings.Settings (env ROBE_*)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Any, get_args
+
+from robe.errors import RobeError
+
+# flag -> (Settings field, argparse keyword arguments)
+_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--model": (
+        "models",
+        {
+            "action": "append",
+            "metavar": "[NAME=]ARTIFACT",
+            "help": "model to serve (repeatable); the first is the default",
+        },
+    ),
+    "--backend": ("backend", {"help": "runtime: auto, onnx, torchscript, aoti, eager"}),
+    "--device": ("device", {"help": "auto (cuda when present, else cpu), cpu or cuda"}),
+    "--host": ("host", {}),
+    "--port": ("port", {"type": int}),
+    "--batching": (
+        "batching",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "coalesce requests into row batches (default on)",
+        },
+    ),
+    "--max-batch-rows": ("max_batch_rows", {"type": int}),
+    "--max-wait-ms": ("max_wait_ms", {"type": float}),
+    "--max-queue-rows": ("max_queue_rows", {"type": int}),
+    "--request-timeout-s": ("request_timeout_s", {"type": float}),
+    "--max-request-rows": ("max_request_rows", {"type": int}),
+    "--max-body-bytes": ("max_body_bytes", {"type": int}),
+    "--max-k": ("max_k", {"type": int}),
+    "--warmup": ("warmup", {"action": argparse.BooleanOptionalAction}),
+    "--threads": ("threads", {"type": int}),
+    "--floor-endpoint": ("floor_endpoint", {"action": argparse.BooleanOptionalAction}),
+    "--log-level": ("log_level", {}),
+}
+
+
+def register(sub: Any) -> None:
+    serve = sub.add_parser("serve", help="serve models over HTTP (FastAPI, dynamic batching)")
+    for flag, (field, kwargs) in _FLAGS.items():
+        kwargs = dict(kwargs)
+        kwargs.setdefault("help", _help(field))
+        serve.add_argument(flag, dest=field, default=None, **kwargs)
+    serve.set_defaults(handler=run_serve)
+
+
+def _help(field: str) -> str:
+    from service.settings import Settings
+
+    info = Settings.model_fields[field]
+    choices = get_args(info.annotation)
+    text = info.description or field.replace("_", " ")
+    if choices:
+        text += f" ({', '.join(map(str, choices))})"
+    return f"{text} [env ROBE_{field.upper()}, default {info.default!r}]"
+
+
+def settings_from_args(args: argparse.Namespace) -> Any:
+    """Settings from the environment, overridden by the flags that were given."""
+    from pydantic import ValidationError
+
+    from service.settings import Settings
+
+    given = {
+        field: getattr(args, field)
+        for field, _ in _FLAGS.values()
+        if getattr(args, field, None) is not None
+    }
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        raise RobeError(f"--{loc.replace('_', '-')}: {err['msg']}") from None
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from service.app import build_app
+    from service.errors import ModelLoadError
+
+    settings = settings_from_args(args)
+    if not settings.models:
+        raise RobeError("give at least one --model ARTIFACT (or set ROBE_MODELS)")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    app = build_app(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except ModelLoadError as exc:
+        raise RobeError(str(exc)) from None
+    if not server.started:
+        raise RobeError("the server did not start (see the log above)")
+    return 0

@@ -1,0 +1,91 @@
+"""Domain errors of the service, and the one place that maps them to HTTP.
+
+Model, batcher and row code raise these (or ValueError naming the bad value); none of
+them knows about HTTP. `error_body` is the single error shape of the API:
+
+    {"error": {"code": 422, "type": "invalid_input", "message": "user.C3: ..."}}
+
+| exception          | code | type               | when                                       |
+| ------------------ | ---- | ------------------ | ------------------------------------------ |
+| InvalidInput       | 422  | invalid_input      | malformed JSON, wrong type, unknown feature, |
+|                    |      |                    | NaN/inf, bad k, unknown/duplicate candidate  |
+| ModelNotFound      | 404  | model_not_found    | `model` names no loaded model              |
+| PayloadTooLarge    | 413  | payload_too_large  | body bytes or rows over the limit          |
+| QueueFull          | 503  | queue_full         | queue over its row limit (Retry-After)     |
+| NotReady           | 503  | not_ready          | starting or draining                       |
+| DeadlineExceeded   | 504  | deadline_exceeded  | the request outwaited its deadline         |
+| ServiceError       | 500  | internal           | a bug (never expected)                     |
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class ServiceError(Exception):
+    """Base of all service errors; subclasses fix the HTTP status and error type."""
+
+    status: ClassVar[int] = 500
+    type: ClassVar[str] = "internal"
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+
+class InvalidInput(ServiceError):
+    status = 422
+    type = "invalid_input"
+
+
+class ModelNotFound(ServiceError):
+    status = 404
+    type = "model_not_found"
+
+
+class PayloadTooLarge(ServiceError):
+    status = 413
+    type = "payload_too_large"
+
+
+class QueueFull(ServiceError):
+    status = 503
+    type = "queue_full"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class NotReady(ServiceError):
+    status = 503
+    type = "not_ready"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+class DeadlineExceeded(ServiceError):
+    status = 504
+    type = "deadline_exceeded"
+
+
+class ModelLoadError(Exception):
+    """A model that cannot be loaded or run (startup fails with this message)."""
+
+
+def error_body(status: int, type_: str, message: str) -> dict[str, Any]:
+    """The one error body shape of the API."""
+    return {"error": {"code": status, "type": type_, "message": message}}
+
+
+# Starlette's own HTTP errors (404 unknown path, 405 method) get the same shape.
+HTTP_TYPES: dict[int, str] = {
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    422: "invalid_input",
+    500: "internal",
+    503: "not_ready",
+    504: "deadline_exceeded",
+}

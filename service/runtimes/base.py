@@ -1,0 +1,63 @@
+"""The runtime interface: rows in, click probabilities out, on one device."""
+
+from __future__ import annotations
+
+import logging
+from abc import ABC, abstractmethod
+
+import numpy as np
+import numpy.typing as npt
+
+from service.rows import Dense, Keys
+
+log = logging.getLogger("robe.service")
+
+Scores = npt.NDArray[np.float32]
+BACKENDS = ("onnx", "torchscript", "aoti", "eager")
+
+
+class Runtime(ABC):
+    """One loaded model. `predict` is called from the device's inference thread only."""
+
+    backend: str
+    device: str
+    # Pad batches up to the warmed batch-size buckets (static-shape compiled code).
+    pad_to_buckets: bool = False
+
+    @abstractmethod
+    def predict(self, dense: Dense, keys: Keys) -> Scores:
+        """dense [n, F] float32 and keys [n, T] int64 -> click probabilities [n] float32."""
+
+    def init_thread(self) -> None:  # noqa: B027  (optional hook)
+        """Called once in the inference thread before its first batch.
+
+        OpenMP thread counts are per calling thread, so torch runtimes set theirs here.
+        """
+
+    def close(self) -> None:  # noqa: B027  (optional hook)
+        """Release what the runtime holds (sessions, device memory)."""
+
+
+def cuda_available() -> bool:
+    """Whether a CUDA device is usable, asked of ONNX Runtime first (no torch needed)."""
+    try:
+        import onnxruntime as ort
+
+        if "CUDAExecutionProvider" in ort.get_available_providers():
+            return True
+    except ImportError:  # pragma: no cover - onnxruntime is a serve dependency
+        pass
+    try:
+        import torch
+    except ImportError:
+        return False
+    return bool(torch.cuda.is_available())
+
+
+def resolve_device(requested: str) -> str:
+    if requested == "auto":
+        device = "cuda" if cuda_available() else "cpu"
+        log.info("device: %s (auto: CUDA %s)", device, "found" if device == "cuda" else "not found")
+        return device
+    log.info("device: %s (requested)", requested)
+    return requested

@@ -1,0 +1,86 @@
+"""Request and response bodies of the HTTP API (pydantic 2).
+
+Feature values are kept loose here (a JSON scalar or null) and checked against the
+model's schema in `service.rows`, which names the offending field in its message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+
+# A feature value as JSON gives it; bools are refused later with a clear message.
+FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
+Features = dict[str, FeatureValue]
+
+
+class RecommendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    user: Features = Field(
+        default_factory=dict,
+        description="user- and context-side features by name; absent ones are missing",
+        examples=[{"C3": "1e0a3b5f", "I1": 3, "C1": "68fd1e64"}],
+    )
+    candidates: Annotated[list[StrictStr], Field(min_length=1)] | None = Field(
+        None, description="item ids to rank; all catalog items when absent"
+    )
+    k: StrictInt = Field(10, description="how many items to return, 1..max_k")
+    model: StrictStr | None = Field(None, description="model name; the default model when absent")
+
+
+class ScoredItem(BaseModel):
+    item_id: str
+    score: float
+
+
+class RecommendResponse(BaseModel):
+    model: str
+    model_version: str
+    items: list[ScoredItem]
+    scored: int
+
+
+class ScoreRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    rows: Annotated[list[Features], Field(min_length=1)] = Field(
+        description="rows of features by name (any side); absent ones are missing"
+    )
+    model: StrictStr | None = None
+
+
+class ScoreResponse(BaseModel):
+    model: str
+    model_version: str
+    scores: list[float]
+
+
+class ModelInfo(BaseModel):
+    name: str
+    version: str
+    backend: str
+    device: str
+    embedding: str
+    embedding_bytes: int
+    full_equivalent_bytes: int
+    compression: float
+    catalog_items: int
+    default: bool
+    schema_name: str
+    features: dict[str, list[str]]
+
+
+class ModelsResponse(BaseModel):
+    models: list[ModelInfo]
+
+
+class ErrorDetail(BaseModel):
+    code: int
+    type: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorDetail

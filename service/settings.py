@@ -1,0 +1,98 @@
+"""Service settings: environment variables `ROBE_*`, and the `robe serve` flags.
+
+Every field is one knob; `robe serve --max-batch-rows 512` and `ROBE_MAX_BATCH_ROWS=512`
+set the same field (flags win). Nothing below reads an argparse namespace.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Backend = Literal["auto", "onnx", "torchscript", "aoti", "eager"]
+Device = Literal["auto", "cpu", "cuda"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ROBE_", extra="forbid")
+
+    models: list[str] = Field(
+        default_factory=list,
+        description="models to serve, 'ARTIFACT' or 'NAME=ARTIFACT'; the first is the default",
+    )
+    backend: Backend = Field(
+        default="auto", description="runtime: auto picks onnx, torchscript, aoti, eager"
+    )
+    device: Device = Field(default="auto", description="auto = cuda when present, else cpu")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    batching: bool = Field(default=True, description="coalesce requests into row batches")
+    max_batch_rows: int = Field(default=1024, ge=1, description="a batch closes at this many rows")
+    max_wait_ms: float = Field(
+        default=2.0, ge=0, description="... or this long after its first row"
+    )
+    max_queue_rows: int = Field(default=65536, ge=1, description="rows queued per model before 503")
+    request_timeout_s: float = Field(
+        default=2.0, gt=0, description="per-request deadline (504 past it)"
+    )
+    max_request_rows: int = Field(
+        default=4096, ge=1, description="rows one request may score (413)"
+    )
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1, description="request body limit in bytes (413)"
+    )
+    max_k: int = Field(default=1000, ge=1, description="largest k of /recommend")
+    warmup: bool = Field(default=True, description="run every batch-size bucket before /readyz")
+    threads: int = Field(
+        default=0,
+        ge=0,
+        description="intra-op threads of the inference worker (0 = cores - 1, at least 1)",
+    )
+    floor_endpoint: bool = Field(
+        default=False, description="expose POST /bench/floor (benchmarks only)"
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @field_validator("models")
+    @classmethod
+    def _check_models(cls, value: list[str]) -> list[str]:
+        names: set[str] = set()
+        for entry in value:
+            name, _ = split_model_arg(entry)
+            if name and name in names:
+                raise ValueError(f"model name {name!r} is given twice")
+            names.add(name)
+        return value
+
+    def model_paths(self) -> list[tuple[str, str]]:
+        return [split_model_arg(entry) for entry in self.models]
+
+    def inference_threads(self) -> int:
+        """Threads for the model's kernels; one core is left to the event loop."""
+        return self.threads or max(1, (os.cpu_count() or 2) - 1)
+
+    def buckets(self) -> list[int]:
+        """Batch-size buckets warmed at startup: powers of two up to max_batch_rows."""
+        out, b = [], 1
+        while b < self.max_batch_rows:
+            out.append(b)
+            b *= 2
+        out.append(self.max_batch_rows)
+        return out
+
+
+def split_model_arg(entry: str) -> tuple[str, str]:
+    """'NAME=PATH' -> (NAME, PATH); a bare PATH gives ('', PATH): named by its manifest."""
+    if "=" in entry:
+        name, path = entry.split("=", 1)
+        if not name or not path:
+            raise ValueError(f"model {entry!r}: use NAME=ARTIFACT")
+        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            raise ValueError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
+        return name, path
+    if not entry:
+        raise ValueError("empty model path")
+    return "", entry

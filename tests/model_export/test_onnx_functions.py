@@ -1,0 +1,105 @@
+"""The ai.robe ONNX functions against the torch op, on adversarial keys and ragged bags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+import robe.ops  # noqa: F401  (registers torch.ops.robe)
+from model_export import onnx_functions as fn
+from model_export.verify import ADVERSARIAL_KEYS
+from robe.hashing import HashParams
+
+OPSET = 20
+TABLES, DIM, CHUNK, ARRAY = 3, 8, 4, 101
+COEFFS = HashParams.from_seed(DIM // CHUNK, 7).coefficients
+SIZES = np.array([50, 30, 7], dtype=np.int64)
+
+
+def _session(nodes: list[onnx.NodeProto], outputs: list[Any], inits: list[Any], functions: Any):
+    inputs = [
+        helper.make_tensor_value_info("values", TensorProto.INT64, ["n"]),
+        helper.make_tensor_value_info("offsets", TensorProto.INT64, ["bags_plus_one"]),
+    ]
+    graph = helper.make_graph(nodes, "g", inputs, outputs, initializer=inits)
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
+    model = helper.make_model(graph, opset_imports=opsets, functions=functions)
+    onnx.checker.check_model(model, full_check=True)
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+
+
+def _bags(seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random and adversarial keys in ragged bags, empty ones included."""
+    rng = np.random.default_rng(seed)
+    keys = rng.integers(-(2**63), 2**63 - 1, 500, dtype=np.int64, endpoint=True)
+    values = np.concatenate([np.asarray(ADVERSARIAL_KEYS, dtype=np.int64), keys])
+    cuts = rng.integers(0, values.size + 1, TABLES * 40 - 1)
+    offsets = np.sort(np.concatenate([[0, values.size], cuts])).astype(np.int64)
+    return values, offsets
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_robe_functions_match_the_op(seed: int) -> None:
+    attrs = {"num_tables": TABLES, "dim": DIM, "chunk": CHUNK, "coefficients": COEFFS}
+    weight = np.random.default_rng(seed).standard_normal(ARRAY).astype(np.float32)
+    nodes = [
+        helper.make_node(
+            "RobeSlots", ["values", "offsets", "size"], ["slots"], domain=fn.DOMAIN, **attrs
+        ),
+        helper.make_node(
+            "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
+        ),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("slots", TensorProto.INT64, ["n", DIM // CHUNK]),
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM]),
+    ]
+    inits = [
+        numpy_helper.from_array(np.array(ARRAY, dtype=np.int64), "size"),
+        numpy_helper.from_array(weight, "w"),
+    ]
+    session = _session(nodes, outputs, inits, fn.robe_functions(OPSET))
+    values, offsets = _bags(seed)
+    slots, out = session.run(None, {"values": values, "offsets": offsets})
+    v, o = torch.from_numpy(values), torch.from_numpy(offsets)
+    expected = torch.ops.robe.slots(v, o, TABLES, DIM // CHUNK, ARRAY - CHUNK + 1, COEFFS)
+    np.testing.assert_array_equal(slots, expected.numpy())
+    looked_up = torch.ops.robe.lookup(torch.from_numpy(weight), v, o, TABLES, DIM, CHUNK, COEFFS)
+    np.testing.assert_allclose(out, looked_up.numpy(), rtol=0, atol=1e-6)
+
+
+def test_table_functions_use_the_hashing_trick() -> None:
+    starts = np.cumsum(SIZES) - SIZES
+    weight = np.random.default_rng(0).standard_normal((int(SIZES.sum()), DIM)).astype(np.float32)
+    table_inputs = ["values", "offsets", "sizes", "starts"]
+    nodes = [
+        helper.make_node("TableRows", table_inputs, ["rows"], domain=fn.DOMAIN, num_tables=TABLES),
+        helper.make_node(
+            "TableLookup", ["w", *table_inputs], ["out"], domain=fn.DOMAIN, num_tables=TABLES
+        ),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("rows", TensorProto.INT64, ["n"]),
+        helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM]),
+    ]
+    inits = [
+        numpy_helper.from_array(SIZES, "sizes"),
+        numpy_helper.from_array(starts, "starts"),
+        numpy_helper.from_array(weight, "w"),
+    ]
+    session = _session(nodes, outputs, inits, fn.table_functions(OPSET))
+    values, offsets = _bags(2)
+    rows, out = session.run(None, {"values": values, "offsets": offsets})
+    lengths = np.diff(offsets)
+    tables = np.repeat(np.arange(lengths.size), lengths) % TABLES
+    np.testing.assert_array_equal(rows, np.mod(values, SIZES[tables]) + starts[tables])
+    bags = np.repeat(np.arange(lengths.size), lengths)
+    expected = np.zeros((lengths.size, DIM), dtype=np.float64)
+    np.add.at(expected, bags, weight[rows])
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)

@@ -1,0 +1,154 @@
+"""The batcher alone, on a real (small) model, in the manner of Ray Serve's batching tests."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.batcher import Batcher
+from service.errors import DeadlineExceeded, NotReady, QueueFull
+from service.metrics import Metrics
+from service.models import ServedModel, load_model
+
+
+@pytest.fixture(scope="module")
+def model(small_run: Path) -> ServedModel:
+    return load_model("robe", str(small_run), "auto", "cpu", 1)
+
+
+def rows(model: ServedModel, n: int, start: int = 0) -> tuple[Any, Any]:
+    idx = (np.arange(n) + start) % len(model.catalog)
+    return model.catalog.dense[idx], model.catalog.keys[idx]
+
+
+def run(model: ServedModel, body: Callable[[Batcher], Awaitable[None]], **kwargs: Any) -> Batcher:
+    options: dict[str, Any] = {"max_batch_rows": 10, "max_wait_s": 0.2, "max_queue_rows": 100}
+    options.update(kwargs)
+    with ThreadPoolExecutor(1) as executor:
+
+        async def main() -> Batcher:
+            batcher = Batcher("robe", model.runtime.predict, executor, **options)
+            batcher.start()
+            try:
+                await body(batcher)
+            finally:
+                await batcher.close()
+            return batcher
+
+        return asyncio.run(main())
+
+
+def test_nothing_completes_before_the_batch_closes(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        futures = [b.submit(*rows(model, 2, i), timeout_s=5) for i in range(3)]
+        await asyncio.sleep(0.05)
+        assert not any(f.done() for f in futures), "a batch ran before max rows or max wait"
+        futures.append(b.submit(*rows(model, 4, 10), timeout_s=5))  # 10 rows: closes now
+        results = await asyncio.wait_for(asyncio.gather(*futures), 1.0)
+        assert [r.shape[0] for r in results] == [2, 2, 2, 4]
+        # results are matched to requests by count: the same rows alone give the same scores
+        alone = model.runtime.predict(*rows(model, 4, 10))
+        np.testing.assert_allclose(results[3], alone, rtol=1e-5, atol=1e-6)
+
+    assert run(model, body).batches == 1
+
+
+def test_batch_closes_at_max_wait(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        result = await b.submit(*rows(model, 3), timeout_s=5)
+        assert result.shape == (3,)
+        assert loop.time() - t0 >= 0.05
+
+    run(model, body, max_wait_s=0.05)
+
+
+def test_one_failure_reaches_every_request_of_its_batch(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        good = b.submit(*rows(model, 2), timeout_s=5)
+        dense, keys = rows(model, 2)
+        bad = b.submit(dense, keys[:, :3], timeout_s=5)  # one sparse column short
+        results = await asyncio.gather(good, bad, return_exceptions=True)
+        assert all(isinstance(r, Exception) for r in results)
+        assert type(results[0]) is type(results[1])
+        # the batcher keeps serving after a failed batch
+        assert (await b.submit(*rows(model, 2), timeout_s=5)).shape == (2,)
+
+    run(model, body, max_wait_s=0.05)
+
+
+def test_full_queue_rejects(model: ServedModel) -> None:
+    metrics = Metrics()
+
+    async def body(b: Batcher) -> None:
+        first = b.submit(*rows(model, 4), timeout_s=5)
+        with pytest.raises(QueueFull, match="queue full"):
+            b.submit(*rows(model, 3), timeout_s=5)
+        assert (await first).shape == (4,)
+
+    run(model, body, max_queue_rows=6, metrics=metrics)
+    assert metrics.rejected.labels("robe", "queue_full")._value.get() == 1
+
+
+def test_deadline_expires(model: ServedModel) -> None:
+    metrics = Metrics()
+
+    async def body(b: Batcher) -> None:
+        future = b.submit(*rows(model, 2), timeout_s=0.02)
+        with pytest.raises(DeadlineExceeded):
+            await future
+
+    batcher = run(model, body, max_wait_s=0.3, metrics=metrics)
+    assert batcher.batches == 0  # the expired request never ran
+    assert metrics.rejected.labels("robe", "deadline")._value.get() == 1
+
+
+def test_cancelled_request_is_dropped(model: ServedModel) -> None:
+    metrics = Metrics()
+
+    async def body(b: Batcher) -> None:
+        kept = b.submit(*rows(model, 2), timeout_s=5)
+        gone = b.submit(*rows(model, 5), timeout_s=5)
+        gone.cancel()  # its client went away
+        assert (await kept).shape == (2,)
+
+    run(model, body, max_wait_s=0.05, metrics=metrics)
+    assert metrics.rejected.labels("robe", "cancelled")._value.get() == 1
+    assert metrics.rows_scored.labels("robe")._value.get() == 2
+
+
+def test_batching_off_runs_one_request_per_batch(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        futures = [b.submit(*rows(model, 2, i), timeout_s=5) for i in range(4)]
+        await asyncio.gather(*futures)
+
+    assert run(model, body, batching=False).batches == 4
+
+
+def test_close_drains_the_queue_and_stops_intake(model: ServedModel) -> None:
+    with ThreadPoolExecutor(1) as executor:
+
+        async def main() -> None:
+            b = Batcher(
+                "robe",
+                model.runtime.predict,
+                executor,
+                max_batch_rows=4,
+                max_wait_s=10.0,
+                max_queue_rows=100,
+            )
+            b.start()
+            futures = [b.submit(*rows(model, 3, i), timeout_s=5) for i in range(3)]
+            await b.close()  # does not wait the 10 s: closing closes the open batch
+            assert all(f.done() and f.result().shape == (3,) for f in futures)
+            with pytest.raises(NotReady):
+                b.submit(*rows(model, 1), timeout_s=5)
+
+        asyncio.run(main())
