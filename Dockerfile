@@ -4,7 +4,8 @@
 # The serving image runs the ONNX Runtime path only: no torch, no compiler, no training
 # data. Torch lives in the `models` stage, which trains the demo models and is dropped.
 # Stages: wheel (the project's wheel), models (demo artifacts), venv (serving deps +
-# wheel), serve (the image). Dependencies sit in layers of their own, before the code.
+# wheel), locust (compose's load generator), serve (the image; last, so the default
+# target). Dependencies sit in layers of their own, before the code.
 
 ARG VARIANT=cpu
 ARG PYTHON_IMAGE=python:3.12-slim-bookworm
@@ -63,6 +64,23 @@ RUN /opt/venv/bin/pip install --no-cache-dir --no-deps /wheels/robe_serve-*.whl 
     && if /opt/venv/bin/python -c "import torch" 2>/dev/null; then \
         echo "torch must not be in the serving image" >&2; exit 1; fi
 
+# Locust for `docker compose --profile loadtest`: loadtest/locustfile.py runs from the
+# sources as in a clone (it imports loadtest and robe), with the `loadtest` extra.
+FROM ${PYTHON_IMAGE} AS locust
+WORKDIR /build
+COPY pyproject.toml deploy/requirements.py ./
+RUN python3 requirements.py pyproject.toml loadtest > requirements.txt \
+    && pip install --no-cache-dir --requirement requirements.txt \
+    && useradd --system --user-group --uid 10001 --no-create-home --shell /usr/sbin/nologin locust
+WORKDIR /opt/robe
+COPY robe ./robe
+COPY loadtest ./loadtest
+USER 10001:10001
+EXPOSE 8089
+ENTRYPOINT ["locust", "-f", "loadtest/locustfile.py"]
+CMD ["--host", "http://robe:8000", "--web-port", "8089"]
+
+# The serving image, the default target: the venv, the demo models, a non-root user.
 # hadolint ignore=DL3006
 FROM base-${VARIANT} AS serve
 LABEL org.opencontainers.image.title="robe-serve" \

@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from tests.deploy.container import DOCKERFILE, REPO
-from tests.deploy.dockerfile import parse
+from tests.deploy.dockerfile import parse, stage
 
 COMPOSE: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
 SERVICES: dict[str, Any] = COMPOSE["services"]
@@ -112,11 +112,25 @@ def test_grafana_provisioning_points_at_prometheus_and_the_dashboard() -> None:
 
 
 def test_locust_runs_the_repository_locustfile_against_robe() -> None:
-    locust = SERVICES["locust"]
-    command = locust["command"]
-    locustfile = Path(locust["working_dir"]) / command[command.index("-f") + 1]
-    host_dir = {Path(t): s for t, s in mounts("locust").items()}[locustfile.parent]
-    assert (REPO / host_dir / locustfile.name).is_file()
+    """The Dockerfile's locust stage, with the repository's locustfile, aimed at robe."""
+    locust_stage = stage(parse(DOCKERFILE), SERVICES["locust"]["build"]["target"])
+    entrypoint = locust_stage.last("ENTRYPOINT").exec_form()
+    assert entrypoint[:2] == ["locust", "-f"]
+    workdir, copied = Path("/"), {}
+    for ins in locust_stage.instructions:  # image path -> repository path of each COPY
+        if ins.keyword == "WORKDIR":
+            workdir = Path(ins.args)
+        elif ins.keyword == "COPY":
+            *sources, dest = ins.args.split()
+            for src in sources:  # Docker: a folder's contents land at DEST, or in DEST/
+                image_path = (
+                    workdir / dest / Path(src).name if dest.endswith("/") else workdir / dest
+                )
+                copied[image_path] = src
+    locustfile = workdir / entrypoint[2]
+    assert (REPO / copied[locustfile.parent] / locustfile.name).is_file()
+    command = SERVICES["locust"]["command"]
+    assert command == locust_stage.last("CMD").exec_form()
     assert command[command.index("--host") + 1] == f"http://robe:{SERVE.env()['ROBE_PORT']}"
     assert int(command[command.index("--web-port") + 1]) in published("locust")
 

@@ -17,7 +17,15 @@ SERVE = STAGES[-1]
 
 
 def test_stages_and_variants() -> None:
-    assert [s.name for s in STAGES] == ["base-cpu", "base-cuda", "wheel", "models", "venv", "serve"]
+    assert [s.name for s in STAGES] == [
+        "base-cpu",
+        "base-cuda",
+        "wheel",
+        "models",
+        "venv",
+        "locust",
+        "serve",
+    ]
     head = [line for line in DOCKERFILE.read_text().splitlines() if line.startswith("ARG ")]
     assert "ARG VARIANT=cpu" in head  # CPU unless --build-arg VARIANT=cuda
     cuda_image = next(a for a in head if a.startswith("ARG CUDA_IMAGE="))
