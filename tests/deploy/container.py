@@ -75,7 +75,13 @@ def image_command(
     """ENTRYPOINT + CMD with the stage's ENV, mapped onto this machine."""
     stage = serving_stage()
     paths = path_map(stage, stage_dirs)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ROBE_")}
+    # nothing from this shell that the container would not have: no ROBE_ settings, and no
+    # PYTHONPATH that would let the repository's sources stand in for the installed wheel
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("ROBE_") and k not in {"PYTHONPATH", "VIRTUAL_ENV"}
+    }
     for key, value in stage.env().items():
         env[key] = _mapped(value, paths).replace("${PATH}", os.environ["PATH"])
     env.update({"ROBE_HOST": "127.0.0.1", "ROBE_PORT": str(port)}, **(extra_env or {}))
