@@ -12,11 +12,11 @@ Handler = Callable[[argparse.Namespace], int]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robe.cli import bench, data, export, serve, train
+    from robe.cli import bench, data, export, loadtest, serve, train
 
     parser = argparse.ArgumentParser(prog="robe", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for module in (data, train, export, serve, bench):
+    for module in (data, train, export, serve, bench, loadtest):
         module.register(sub)
     return parser
 

@@ -1,0 +1,233 @@
+"""`report.json` and `report.md`: every model's sweep, memory and start-up, side by side."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from loadtest.runner import RateResult
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """What was measured of one model (None where the mode cannot measure it)."""
+
+    name: str
+    artifact: str | None
+    info: dict[str, Any]  # the model's /v1/models entry
+    sweep: tuple[RateResult, ...]
+    batch_rows: tuple[tuple[float, int], ...]  # (upper bound, batches) during the sweep
+    artifact_bytes: int | None = None
+    rss_bytes: int | None = None  # peak seen: after ready and after every rate
+    rss_ready_bytes: int | None = None
+    cold_start_s: float | None = None
+
+
+def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float | None:
+    """The highest achieved RPS of a rate with no error and p99 within the target."""
+    good = [
+        r.achieved_rps
+        for r in sweep
+        if r.error_count == 0 and (p99 := r.percentile_ms(99.0)) is not None and p99 <= target_ms
+    ]
+    return max(good) if good else None
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions: dict[str, str | None] = {}
+    for pkg in ("torch", "onnxruntime", "fastapi", "uvicorn", "numpy"):
+        try:
+            versions[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            versions[pkg] = None
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_bytes": psutil.virtual_memory().total,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "packages": versions,
+    }
+
+
+def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) -> dict[str, Any]:
+    models = {}
+    for run in runs:
+        models[run.name] = {
+            "artifact": run.artifact,
+            "embedding": run.info.get("embedding"),
+            "backend": run.info.get("backend"),
+            "device": run.info.get("device"),
+            "embedding_bytes": run.info.get("embedding_bytes"),
+            "full_equivalent_bytes": run.info.get("full_equivalent_bytes"),
+            "artifact_bytes": run.artifact_bytes,
+            "rss_bytes": run.rss_bytes,
+            "rss_ready_bytes": run.rss_ready_bytes,
+            "cold_start_s": None if run.cold_start_s is None else round(run.cold_start_s, 3),
+            "rps_at_p99_target": _round(rps_at_p99_target(run.sweep, p99_target_ms)),
+            "batch_rows": [[le, n] for le, n in run.batch_rows],
+            "sweep": [r.summary() for r in run.sweep],
+        }
+    return {
+        "machine": machine(),
+        "p99_target_ms": p99_target_ms,
+        "settings": settings,
+        "models": models,
+    }
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 3)
+
+
+def _mb(n: int | None) -> str:
+    return "n/a" if n is None else f"{n / 1e6:,.1f} MB"
+
+
+def _rps(x: float | None) -> str:
+    return "none" if x is None else f"{x:g} req/s"
+
+
+def _ms(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _pair(models: dict[str, Any]) -> tuple[str, str] | None:
+    """(ROBE model, plain-table model) names, when the report holds one of each."""
+    robe = next((n for n, m in models.items() if m["embedding"] == "robe"), None)
+    full = next((n for n, m in models.items() if m["embedding"] == "full"), None)
+    return (robe, full) if robe and full else None
+
+
+def comparison(report: dict[str, Any]) -> list[str]:
+    """Plain statements of how the ROBE model measured against the plain-table one."""
+    models = report["models"]
+    pair = _pair(models)
+    if pair is None:
+        return []
+    rn, fn = pair
+    r, f = models[rn], models[fn]
+    lines = []
+    if r["artifact_bytes"] and f["artifact_bytes"]:
+        ratio = f["artifact_bytes"] / r["artifact_bytes"]
+        lines.append(
+            f"Artifact: {rn} {_mb(r['artifact_bytes'])}, {fn} {_mb(f['artifact_bytes'])}: "
+            f"ROBE's is {ratio:,.0f}x smaller."
+        )
+    if r["rss_bytes"] and f["rss_bytes"]:
+        ratio = f["rss_bytes"] / r["rss_bytes"]
+        word = "smaller" if ratio > 1 else "LARGER"
+        lines.append(
+            f"Resident memory of the whole server process: {rn} {_mb(r['rss_bytes'])}, "
+            f"{fn} {_mb(f['rss_bytes'])}: ROBE's is {max(ratio, 1 / ratio):.1f}x {word}."
+        )
+    if r["cold_start_s"] is not None and f["cold_start_s"] is not None:
+        lines.append(
+            f"Cold start to ready: {rn} {r['cold_start_s']:.1f} s, {fn} {f['cold_start_s']:.1f} s."
+        )
+    target = report["p99_target_ms"]
+    rr, fr = r["rps_at_p99_target"], f["rps_at_p99_target"]
+    verdict = (
+        "not measured (no rate met the target)"
+        if rr is None or fr is None
+        else ("ROBE sustains at least as much" if rr >= fr else "ROBE is SLOWER here")
+    )
+    lines.append(
+        f"Throughput at p99 <= {target:g} ms with no errors: "
+        f"{rn} {_rps(rr)}, {fn} {_rps(fr)}: {verdict}."
+    )
+    slower = [
+        (a["rate"], a["p99_ms"], b["p99_ms"])
+        for a, b in zip(r["sweep"], f["sweep"], strict=False)
+        if a["rate"] == b["rate"] and a["p99_ms"] is not None and b["p99_ms"] is not None
+        if a["p99_ms"] > b["p99_ms"]
+    ]
+    if slower:
+        where = ", ".join(f"{rate:g} req/s ({a:.2f} vs {b:.2f} ms)" for rate, a, b in slower)
+        lines.append(f"ROBE's p99 is higher than the baseline's at: {where}.")
+    return lines
+
+
+def markdown(report: dict[str, Any]) -> str:
+    m = report["machine"]
+    models = report["models"]
+    out = [
+        "# Load test: ROBE vs plain embedding tables",
+        "",
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB, "
+        f"{m['os']}, Python {m['python']}, "
+        + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+        + ".",
+        "",
+        f"Open loop (constant arrival rate; latency from the scheduled send time, exact "
+        f"percentiles over every request), p99 target {report['p99_target_ms']:g} ms. "
+        f"Settings: `{json.dumps(report['settings'], sort_keys=True)}`.",
+        "",
+    ]
+    lines = comparison(report)
+    if lines:
+        out += ["## Summary", "", *[f"- {line}" for line in lines], ""]
+    out += [
+        "## Models",
+        "",
+        "| model | embedding | backend | embedding params | artifact | RSS (peak) | "
+        "RSS at ready | cold start | req/s at p99 target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, r in models.items():
+        cold = "n/a" if r["cold_start_s"] is None else f"{r['cold_start_s']:.1f} s"
+        rps = r["rps_at_p99_target"]
+        out.append(
+            f"| {name} | {r['embedding']} | {r['backend']} | {_mb(r['embedding_bytes'])} | "
+            f"{_mb(r['artifact_bytes'])} | {_mb(r['rss_bytes'])} | {_mb(r['rss_ready_bytes'])} | "
+            f"{cold} | {'none' if rps is None else f'{rps:g}'} |"
+        )
+    out += [
+        "",
+        "## Latency at equal load",
+        "",
+        "| rate (req/s) | model | achieved req/s | p50 ms | p90 ms | p99 ms | p99.9 ms | errors |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    rates = sorted({p["rate"] for r in models.values() for p in r["sweep"]})
+    for rate in rates:
+        for name, r in models.items():
+            for p in r["sweep"]:
+                if p["rate"] != rate:
+                    continue
+                errors = p["errors"]
+                if errors:
+                    kinds = ", ".join(f"{k}: {v}" for k, v in p["errors_by_kind"].items())
+                    errors = f"{errors} ({kinds})"
+                out.append(
+                    f"| {rate:g} | {name} | {p['achieved_rps']:.1f} | {_ms(p['p50_ms'])} | "
+                    f"{_ms(p['p90_ms'])} | {_ms(p['p99_ms'])} | {_ms(p['p999_ms'])} | {errors} |"
+                )
+    out += [
+        "",
+        "Plots: [latency against throughput](latency.png), "
+        "[batch sizes](batch_sizes.png), [memory](memory.png).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+def write(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "report.md").write_text(markdown(report))

@@ -1,0 +1,195 @@
+"""The open-loop runner: requests leave at a constant rate whatever the server does.
+
+A closed-loop driver (locust) waits for a response before its user sends again, so a
+slow server is sent less and its queueing never shows. Here request `i` is scheduled
+at `start + i / rate`, and its latency is measured from that scheduled time to the
+end of its response: time spent waiting in any queue, the client's included, counts.
+In-flight requests are capped (one keep-alive connection each), and a request due
+while the cap is reached is dropped and counted as an error, not delayed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from loadtest.client import Connection, ProtocolError, Target
+from loadtest.traffic import Call
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    rate: float  # requests per second
+    duration_s: float
+    max_in_flight: int = 256
+    timeout_s: float = 10.0
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError(f"rate must be positive, got {self.rate}")
+        if not self.duration_s > 0:
+            raise ValueError(f"duration must be positive, got {self.duration_s}")
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be positive, got {self.max_in_flight}")
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout must be positive, got {self.timeout_s}")
+
+    @property
+    def count(self) -> int:
+        return max(1, round(self.rate * self.duration_s))
+
+
+@dataclass(frozen=True)
+class RateResult:
+    """One arrival rate: every latency sample and every outcome."""
+
+    config: RunConfig
+    latencies_s: npt.NDArray[np.float64]  # of the 2xx responses, scheduled send -> response
+    errors: dict[str, int]  # HTTP status, or "dropped", "timeout", "connection"
+    responses: dict[str, dict[str, int]]  # endpoint -> HTTP status -> count
+    elapsed_s: float  # first scheduled send -> last response
+    max_send_lag_s: float  # how late the scheduler ever sent (client saturation)
+
+    @property
+    def ok(self) -> int:
+        return int(self.latencies_s.size)
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    @property
+    def achieved_rps(self) -> float:
+        return self.ok / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def percentile_ms(self, q: float) -> float | None:
+        if self.ok == 0:
+            return None
+        return float(np.percentile(self.latencies_s, q)) * 1000.0
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "rate": self.config.rate,
+            "duration_s": self.config.duration_s,
+            "scheduled": self.config.count,
+            "ok": self.ok,
+            "achieved_rps": round(self.achieved_rps, 3),
+        }
+        for q in PERCENTILES:
+            value = self.percentile_ms(q)
+            out[f"p{q:g}_ms".replace(".", "")] = None if value is None else round(value, 4)
+        out["mean_ms"] = round(float(self.latencies_s.mean()) * 1000, 4) if self.ok else None
+        out["max_ms"] = round(float(self.latencies_s.max()) * 1000, 4) if self.ok else None
+        out["errors"] = self.error_count
+        out["errors_by_kind"] = dict(sorted(self.errors.items()))
+        out["responses"] = self.responses
+        out["max_send_lag_ms"] = round(self.max_send_lag_s * 1000, 3)
+        return out
+
+
+async def run_rate(
+    target: Target, requests: Sequence[tuple[str, bytes]], config: RunConfig
+) -> RateResult:
+    """Send `config.count` requests (cycling through `requests`) at `config.rate`."""
+    if not requests:
+        raise ValueError("no requests to send")
+    loop = asyncio.get_running_loop()
+    n = config.count
+    latencies = np.full(n, np.nan)
+    errors: Counter[str] = Counter()
+    responses: Counter[tuple[str, int]] = Counter()
+    idle: list[Connection] = []
+    pending: set[asyncio.Task[None]] = set()
+    in_flight = 0
+    max_lag = 0.0
+    last_done = 0.0
+
+    async def one(i: int, endpoint: str, raw: bytes, scheduled: float) -> None:
+        nonlocal in_flight, last_done
+        conn = idle.pop() if idle else None
+        try:
+            if conn is None:
+                conn = await asyncio.wait_for(Connection.open(target), config.timeout_s)
+            status, _ = await asyncio.wait_for(conn.send(raw), config.timeout_s)
+            done = loop.time()
+            last_done = max(last_done, done)
+            responses[(endpoint, status)] += 1
+            if 200 <= status < 300:
+                latencies[i] = done - scheduled
+            else:
+                errors[str(status)] += 1
+            if conn.reusable:
+                idle.append(conn)
+            else:
+                conn.close()
+        except TimeoutError:
+            errors["timeout"] += 1
+            if conn is not None:
+                conn.close()  # a half-read response leaves the connection unusable
+        except (OSError, ProtocolError, asyncio.IncompleteReadError):
+            errors["connection"] += 1
+            if conn is not None:
+                conn.close()
+        finally:
+            in_flight -= 1
+
+    start = loop.time() + 0.005
+    for i in range(n):
+        scheduled = start + i / config.rate
+        delay = scheduled - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        max_lag = max(max_lag, loop.time() - scheduled)
+        if in_flight >= config.max_in_flight:
+            errors["dropped"] += 1
+            continue
+        in_flight += 1
+        endpoint, raw = requests[i % len(requests)]
+        task = asyncio.create_task(one(i, endpoint, raw, scheduled))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
+    if pending:
+        await asyncio.gather(*list(pending))
+    for conn in idle:
+        conn.close()
+    by_endpoint: dict[str, dict[str, int]] = {}
+    for (endpoint, status), count in sorted(responses.items()):
+        by_endpoint.setdefault(endpoint, {})[str(status)] = count
+    ok = latencies[~np.isnan(latencies)]
+    end = max(last_done, start + n / config.rate)
+    return RateResult(
+        config=config,
+        latencies_s=ok,
+        errors=dict(errors),
+        responses=by_endpoint,
+        elapsed_s=end - start,
+        max_send_lag_s=max_lag,
+    )
+
+
+async def run_sweep(
+    target: Target,
+    requests: Sequence[tuple[str, bytes]],
+    configs: Sequence[RunConfig],
+    pause_s: float = 1.0,
+) -> list[RateResult]:
+    """Each rate in turn, with a pause between them so that queues drain."""
+    results = []
+    for i, config in enumerate(configs):
+        if i:
+            await asyncio.sleep(pause_s)
+        results.append(await run_rate(target, requests, config))
+    return results
+
+
+def encode_calls(target: Target, calls: Sequence[Call]) -> list[tuple[str, bytes]]:
+    """(endpoint, request bytes) of each `traffic.Call`."""
+    return [(c.endpoint, target.post(c.endpoint, c.encode())) for c in calls]
