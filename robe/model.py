@@ -6,41 +6,17 @@ B = batch rows, F = dense features, T = sparse features (tables), D = embedding 
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from robe.embeddings import EmbeddingCollection
 
-
-@dataclass(frozen=True)
-class Preset:
-    """Layer widths; the interaction width between bottom and top follows from T and D."""
-
-    name: str
-    dim: int
-    bottom: tuple[int, ...]  # hidden widths of the dense arch, the last equal to dim
-    top: tuple[int, ...]  # hidden widths of the over arch, before the final width-1 layer
-
-    def __post_init__(self) -> None:
-        if not self.bottom or self.bottom[-1] != self.dim:
-            raise ValueError(f"preset {self.name!r}: bottom arch must end at dim {self.dim}")
-
-
-PRESETS: dict[str, Preset] = {
-    # 13-512-256-64-16 / 367-512-256-1 with 26 tables (the reference Kaggle DLRM)
-    "kaggle": Preset("kaggle", 16, (512, 256, 64, 16), (512, 256)),
-    # 13-512-256-128 / 479-1024-1024-512-256-1 (the MLPerf Terabyte DLRM)
-    "terabyte": Preset("terabyte", 128, (512, 256, 128), (1024, 1024, 512, 256)),
-    "small": Preset("small", 8, (32, 8), (64, 32)),
-}
-
-
-def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}: use one of {sorted(PRESETS)}")
-    return PRESETS[name]
+# re-exported: presets live in a torch-free module so that `robe --help` and `robe serve`
+# work where torch is not installed (the serving image)
+from robe.presets import PRESETS as PRESETS
+from robe.presets import Preset as Preset
+from robe.presets import get_preset as get_preset
 
 
 def _mlp(widths: list[int], last_activation: bool) -> nn.Sequential:

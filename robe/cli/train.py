@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from robe.model import PRESETS
+from robe.presets import PRESETS
 
 
 def register(sub: Any) -> None:
