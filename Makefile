@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	# torch first and pinned: the local CPU wheel, never a multi-GB CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[train,export,serve,dev]"
+	$(PY) -m pip install --quiet -e ".[train,export,serve,loadtest,dev]"
 	touch $@
 
 test: setup prometheus
