@@ -113,7 +113,8 @@ def http(
         with urllib.request.urlopen(request, timeout=timeout) as r:
             status, raw = r.status, r.read().decode()
     except urllib.error.HTTPError as exc:
-        status, raw = exc.code, exc.read().decode()
+        with exc:  # an error response is a response too: close it
+            status, raw = exc.code, exc.read().decode()
     try:
         return status, json.loads(raw)
     except json.JSONDecodeError:
