@@ -11,12 +11,18 @@ import torch
 from torch import nn
 
 from robe.embeddings import EmbeddingCollection
+from robe.presets import PRESETS, Preset, get_preset
 
-# re-exported: presets live in a torch-free module so that `robe --help` and `robe serve`
-# work where torch is not installed (the serving image)
-from robe.presets import PRESETS as PRESETS
-from robe.presets import Preset as Preset
-from robe.presets import get_preset as get_preset
+__all__ = [
+    "DLRM",
+    "PRESETS",
+    "DenseArch",
+    "InteractionArch",
+    "OverArch",
+    "Preset",
+    "SparseArch",
+    "get_preset",
+]
 
 
 def _mlp(widths: list[int], last_activation: bool) -> nn.Sequential:

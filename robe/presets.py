@@ -1,4 +1,4 @@
-"""DLRM layer-width presets. Torch-free: the CLI lists them where torch is absent."""
+"""Layer-width presets of the DLRM (torch-free, so the CLI can list them cheaply)."""
 
 from __future__ import annotations
 

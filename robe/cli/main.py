@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -30,6 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (RobeError, ValueError, FileNotFoundError) as exc:
         print(f"robe {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader of our output went away (`robe ... | head`): not an error of ours.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except KeyboardInterrupt:
         print(f"robe {args.command}: interrupted", file=sys.stderr)
         return 130

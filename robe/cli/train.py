@@ -87,18 +87,30 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     metrics = train(config)
-    print(json.dumps({k: v for k, v in metrics.items() if k != "history"}, indent=2))
+    if metrics["skipped_rows"]:
+        print(
+            f"robe train: skipped {metrics['skipped_rows']} bad rows "
+            f"(first: {metrics['skip_examples'][0]})",
+            file=sys.stderr,
+        )
+    shown = {k: v for k, v in metrics.items() if k not in ("history", "skip_examples")}
+    print(json.dumps(shown, indent=2))
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from robe.checkpoint import load_checkpoint
     from robe.data.reader import read_criteo
+    from robe.data.skips import SkipReport
     from robe.train.evaluate import evaluate
 
     model, spec = load_checkpoint(args.checkpoint)
-    rows = read_criteo(args.data, spec.schema, skip_bad_rows=args.skip_bad_rows)
+    skipped = SkipReport()
+    rows = read_criteo(args.data, spec.schema, skip_bad_rows=args.skip_bad_rows, report=skipped)
+    if skipped.count:
+        print(f"robe evaluate: {skipped.summary()}", file=sys.stderr)
     metrics: dict[str, Any] = dict(evaluate(model, rows))
+    metrics["skipped_rows"] = skipped.count
     emb = spec.embedding
     metrics.update(
         embedding=emb.kind,

@@ -61,6 +61,9 @@ class InspectReport:
         return out
 
     def format(self) -> str:
+        # The name column fits the longest feature name, so long custom names stay aligned.
+        names = [d.name for d in self.dense] + [s.name for s in self.sparse]
+        w = max([len(name) for name in names] + [6])
         lines = [
             f"path       {self.path} ({self.files} file{'s' if self.files != 1 else ''})",
             f"schema     {self.schema}",
@@ -68,16 +71,16 @@ class InspectReport:
             f"positives  {self.positives:,} (CTR {self.ctr:.4f})",
             f"skipped    {self.skipped:,} bad rows",
             "",
-            f"{'dense':<12} {'side':<8} {'missing':>8} {'mean':>12} {'min':>12} {'max':>12}",
+            f"{'dense':<{w}}  {'side':<8} {'missing':>8} {'mean':>12} {'min':>12} {'max':>12}",
         ]
         for d in self.dense:
             lines.append(
-                f"{d.name:<12} {d.side:<8} {d.missing:>8.1%} {_num(d.mean):>12} "
+                f"{d.name:<{w}}  {d.side:<8} {d.missing:>8.1%} {_num(d.mean):>12} "
                 f"{_num(d.min):>12} {_num(d.max):>12}"
             )
-        lines += ["", f"{'sparse':<12} {'side':<8} {'missing':>8} {'distinct':>12}"]
+        lines += ["", f"{'sparse':<{w}}  {'side':<8} {'missing':>8} {'distinct':>12}"]
         for s in self.sparse:
-            lines.append(f"{s.name:<12} {s.side:<8} {s.missing:>8.1%} {s.distinct:>12,}")
+            lines.append(f"{s.name:<{w}}  {s.side:<8} {s.missing:>8.1%} {s.distinct:>12,}")
         return "\n".join(lines)
 
 
@@ -100,10 +103,13 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
         dense_sum += np.where(missing, 0.0, block.dense_raw).sum(axis=0)
         dense_min = np.minimum(dense_min, np.where(missing, np.inf, block.dense_raw).min(axis=0))
         dense_max = np.maximum(dense_max, np.where(missing, -np.inf, block.dense_raw).max(axis=0))
-        is_missing = block.keys == MISSING_KEY
-        sparse_missing += is_missing.sum(axis=0)
+        sparse_missing += (block.keys == MISSING_KEY).sum(axis=0)
+        # One sort for all features (a row per feature) beats a np.unique per feature.
+        ordered = np.sort(block.keys.T, axis=1)
+        fresh = np.ones(ordered.shape, dtype=bool)
+        fresh[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
         for j, seen in enumerate(distinct):
-            seen.add(block.keys[~is_missing[:, j], j])
+            seen.add(ordered[j][fresh[j]])
     present = rows - dense_missing
     dense = tuple(
         DenseStats(
@@ -134,15 +140,15 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
 
 
 class _DistinctKeys:
-    """An exact distinct count over chunks: unique keys per chunk, merged when they pile up."""
+    """An exact count of distinct present keys: unique keys per chunk, merged as they pile up."""
 
     def __init__(self) -> None:
         self._merged: npt.NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self._pending: list[npt.NDArray[np.int64]] = []
         self._pending_size = 0
 
-    def add(self, keys: npt.NDArray[np.int64]) -> None:
-        unique = np.unique(keys)
+    def add(self, unique: npt.NDArray[np.int64]) -> None:
+        """Add one chunk's keys, already unique."""
         self._pending.append(unique)
         self._pending_size += len(unique)
         # Merging only once the pending keys outnumber the merged ones keeps the total
@@ -152,7 +158,9 @@ class _DistinctKeys:
 
     def count(self) -> int:
         self._merge()
-        return len(self._merged)
+        missing = np.searchsorted(self._merged, MISSING_KEY)
+        has_missing = missing < len(self._merged) and self._merged[missing] == MISSING_KEY
+        return len(self._merged) - int(has_missing)
 
     def _merge(self) -> None:
         if self._pending:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -39,6 +40,22 @@ class ParsedBlock:
     dense_raw: npt.NDArray[np.float64]  # [n, F], NaN where missing
     keys: I64  # [n, T]
 
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+    def take(self, rows: slice) -> ParsedBlock:
+        return ParsedBlock(self.labels[rows], self.dense_raw[rows], self.keys[rows])
+
+    @staticmethod
+    def concat(parts: Sequence[ParsedBlock]) -> ParsedBlock:
+        if len(parts) == 1:
+            return parts[0]
+        return ParsedBlock(
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.dense_raw for p in parts]),
+            np.concatenate([p.keys for p in parts]),
+        )
+
 
 @dataclass(frozen=True)
 class BadLine:
@@ -56,16 +73,8 @@ def parse_block(block: bytes, schema: Schema) -> tuple[ParsedBlock, list[BadLine
     buf = np.zeros(_PAD + len(block) + _PAD, dtype=np.uint8)
     buf[_PAD : _PAD + len(block)] = np.frombuffer(block, dtype=np.uint8)
     # Positions below are indices into `buf`, padding included.
-    is_lf = buf == _LF
-    newlines = np.flatnonzero(is_lf)
-    separators = np.flatnonzero(is_lf | (buf == _TAB))
-    columns = schema.num_columns
-    # Each newline is a separator; its index among the separators counts fields per line.
-    line_ends = np.searchsorted(separators, newlines)
-    counts = np.diff(line_ends, prepend=-1)
-    bad = _wrong_field_counts(newlines, counts, columns)
-    good = np.flatnonzero(counts == columns)
-    starts, ends = _field_spans(separators, line_ends[good], columns)
+    separators = np.flatnonzero((buf == _TAB) | (buf == _LF))
+    starts, ends, good, bad = _split_fields(buf, separators, block.count(b"\n"), schema)
     lengths = ends - starts
 
     label_ok = (lengths[:, 0] == 1) & ((buf[starts[:, 0]] == _ZERO) | (buf[starts[:, 0]] == _ONE))
@@ -84,7 +93,7 @@ def parse_block(block: bytes, schema: Schema) -> tuple[ParsedBlock, list[BadLine
         else:
             dense_raw[row, col] = number
 
-    sparse = slice(1 + schema.num_dense, columns)
+    sparse = slice(1 + schema.num_dense, schema.num_columns)
     keys, keys_ok = decode_tokens(buf, starts[:, sparse], lengths[:, sparse])
     keys[lengths[:, sparse] == 0] = MISSING_KEY
     for row, col in zip(*np.nonzero(~keys_ok & (lengths[:, sparse] > 0)), strict=True):
@@ -98,7 +107,26 @@ def parse_block(block: bytes, schema: Schema) -> tuple[ParsedBlock, list[BadLine
     return parsed, [BadLine(i, bad[i]) for i in sorted(bad)]
 
 
-def _wrong_field_counts(newlines: I64, counts: I64, columns: int) -> dict[int, str]:
+def _split_fields(
+    buf: U8, separators: I64, num_lines: int, schema: Schema
+) -> tuple[I64, I64, I64, dict[int, str]]:
+    """Field starts and ends [good lines, columns], the good lines, and the bad ones."""
+    columns = schema.num_columns
+    # A field starts just after the previous separator (the first, where the data starts).
+    previous = np.empty_like(separators)
+    previous[:1] = _PAD - 1
+    previous[1:] = separators[:-1]
+    if len(separators) == num_lines * columns and bool(
+        (buf[separators[columns - 1 :: columns]] == _LF).all()
+    ):
+        # Every line is well formed: the separators already are a [lines, columns] grid.
+        grid = (-1, columns)
+        good = np.arange(num_lines, dtype=np.int64)
+        return previous.reshape(grid) + 1, separators.reshape(grid), good, {}
+    newlines = separators[buf[separators] == _LF]
+    # Each newline is a separator; its index among the separators counts fields per line.
+    line_ends = np.searchsorted(separators, newlines)
+    counts = np.diff(line_ends, prepend=-1)
     bad: dict[int, str] = {}
     for i in np.flatnonzero(counts != columns):
         previous_end = newlines[i - 1] if i else _PAD - 1
@@ -106,20 +134,9 @@ def _wrong_field_counts(newlines: I64, counts: I64, columns: int) -> dict[int, s
             bad[int(i)] = "empty line"
         else:
             bad[int(i)] = f"expected {columns} fields, got {counts[i]}"
-    return bad
-
-
-def _field_spans(separators: I64, line_ends: I64, columns: int) -> tuple[I64, I64]:
-    """Start and end (exclusive) of each field of the lines whose last separator is given."""
-    # A field starts just after the previous separator (the first, where the data starts).
-    previous = np.empty_like(separators)
-    previous[:1] = _PAD - 1
-    previous[1:] = separators[:-1]
-    if len(line_ends) * columns == len(separators):
-        # Every line is well formed: the separators already are a [rows, columns] grid.
-        return previous.reshape(-1, columns) + 1, separators.reshape(-1, columns)
-    cells = line_ends[:, None] + np.arange(1 - columns, 1)
-    return previous[cells] + 1, separators[cells]
+    good = np.flatnonzero(counts == columns)
+    cells = line_ends[good][:, None] + np.arange(1 - columns, 1)
+    return previous[cells] + 1, separators[cells], good, bad
 
 
 def _slow_number(text: str) -> float | None:

@@ -14,6 +14,7 @@ from tqdm import tqdm
 from robe.checkpoint import ModelSpec, build_model, save_checkpoint
 from robe.data.reader import read_criteo, resolve_schema
 from robe.data.rows import Rows
+from robe.data.skips import SkipReport
 from robe.embeddings import BYTES_PER_PARAM, EmbeddingConfig
 from robe.errors import DataError
 from robe.model import DLRM, get_preset
@@ -86,10 +87,13 @@ def train(config: TrainConfig) -> dict[str, Any]:
     spec = model_spec(config, schema)
     check_fits(spec.embedding)  # before reading gigabytes of data or allocating tables
 
-    rows = read_criteo(config.data, schema, skip_bad_rows=config.skip_bad_rows)
+    skipped = SkipReport()
+    rows = read_criteo(config.data, schema, skip_bad_rows=config.skip_bad_rows, report=skipped)
     if config.val_data is not None:
         train_rows = rows
-        val_rows = read_criteo(config.val_data, schema, skip_bad_rows=config.skip_bad_rows)
+        val_rows = read_criteo(
+            config.val_data, schema, skip_bad_rows=config.skip_bad_rows, report=skipped
+        )
     else:
         train_rows, val_rows = split(rows, config)
     train_set, val_set = RowTensors(train_rows), RowTensors(val_rows)
@@ -152,6 +156,8 @@ def train(config: TrainConfig) -> dict[str, Any]:
         "train_seconds": train_seconds,
         "rows_per_second": total / train_seconds,
         "peak_rss_bytes": _peak_rss_bytes(),
+        "skipped_rows": skipped.count,
+        "skip_examples": skipped.examples,
         "history": history,
         "data": str(config.data.resolve()),
         "seed": config.seed,

@@ -1,24 +1,10 @@
-import importlib
 import json
-import sys
-import types
 from pathlib import Path
 
 import pytest
 
 from robe.cli.main import main
 from tests.robe.data.criteo_lines import SAMPLE_POSITIVES, SAMPLE_ROWS, line, sample_path
-
-
-@pytest.fixture(autouse=True)
-def cli_modules(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Stand in for subcommand modules not merged yet, so `robe data` is testable alone."""
-    try:
-        importlib.import_module("robe.cli.train")
-    except ImportError:
-        stub = types.ModuleType("robe.cli.train")
-        stub.register = lambda sub: None  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "robe.cli.train", stub)
 
 
 def test_inspect_table(capsys: pytest.CaptureFixture[str]) -> None:

@@ -36,17 +36,17 @@ def line(label: str = "0", dense: list[str] | None = None, sparse: list[str] | N
     return "\t".join([label, *dense, *sparse])
 
 
-def reference_rows(path: Path) -> Rows:
+def reference_rows(path: Path, num_dense: int = 13) -> Rows:
     """A slow field-by-field parse with the csv module and robe.keys.value_key."""
     labels, dense, keys = [], [], []
     with path.open(newline="") as f:
         for fields in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             labels.append(float(fields[0]))
-            dense.append([float(v) if v else np.nan for v in fields[1:14]])
-            keys.append([value_key(v) for v in fields[14:]])
+            dense.append([float(v) if v else np.nan for v in fields[1 : 1 + num_dense]])
+            keys.append([value_key(v) for v in fields[1 + num_dense :]])
     return Rows(
         np.array(labels, dtype=np.float32),
-        dense_transform(np.array(dense, dtype=np.float64)),
+        dense_transform(np.array(dense, dtype=np.float64).reshape(len(labels), num_dense)),
         np.array(keys, dtype=np.int64),
     )
 

@@ -5,7 +5,7 @@ import pytest
 
 from robe.data.inspect import inspect_data
 from robe.errors import DataError
-from robe.schema import BUILTIN_SCHEMAS
+from robe.schema import BUILTIN_SCHEMAS, DenseFeature, Schema, SparseFeature
 from tests.robe.data.criteo_lines import SAMPLE_POSITIVES, SAMPLE_ROWS, line, sample_path
 
 KAGGLE = BUILTIN_SCHEMAS["criteo-kaggle"]
@@ -84,3 +84,19 @@ def test_bad_row_is_an_error_by_default(tmp_path: Path) -> None:
     path.write_text(line("1") + "\n" + line("7") + "\n")
     with pytest.raises(DataError, match=":2: label must be 0 or 1"):
         inspect_data(path, KAGGLE)
+
+
+def test_format_aligns_long_feature_names(tmp_path: Path) -> None:
+    schema = Schema(
+        name="long",
+        dense=(DenseFeature("a_rather_long_dense_name", "user"),),
+        sparse=(SparseFeature("x", "item", 10), SparseFeature("another_long_name", "user", 10)),
+        dim=4,
+    )
+    path = tmp_path / "a.tsv"
+    path.write_text("1\t3\tab\tcd\n0\t\tab\t\n")
+    text = inspect_data(path, schema).format()
+    sparse_rows = [row for row in text.splitlines() if row.startswith(("x ", "another"))]
+    assert len(sparse_rows) == 2
+    assert len({len(row) for row in sparse_rows}) == 1
+    assert "a_rather_long_dense_name  user" in text

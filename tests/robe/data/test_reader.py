@@ -81,6 +81,16 @@ def test_folder_of_shards_reads_like_one_file(tmp_path: Path) -> None:
     for side_file in ("schema.json", "items.jsonl", "stats.json"):
         (folder / side_file).write_text("{}\n")
     assert_rows_equal(read_criteo(folder, KAGGLE), read_criteo(path, KAGGLE))
+    # Chunks run across shard boundaries: all but the last are full.
+    sizes = [len(c) for c in iter_criteo(folder, KAGGLE, chunk_rows=4096)]
+    assert sizes == [4096, 4096, SAMPLE_ROWS - 8192]
+
+
+def test_skipped_rows_do_not_shorten_chunks(tmp_path: Path) -> None:
+    lines = [line(str(i % 2)) if i % 3 else line("x") for i in range(300)]
+    path = write(tmp_path / "third_bad.txt", lines)
+    sizes = [len(c) for c in iter_criteo(path, KAGGLE, chunk_rows=64, skip_bad_rows=True)]
+    assert sizes == [64, 64, 64, 8]
 
 
 def test_last_line_without_newline_and_crlf(tmp_path: Path) -> None:

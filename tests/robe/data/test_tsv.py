@@ -1,7 +1,11 @@
 import hashlib
+import math
+import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from robe.data.tsv import parse_block
 from robe.keys import MISSING_KEY, value_key
@@ -85,3 +89,50 @@ def test_crlf_lines() -> None:
 def test_needs_whole_lines() -> None:
     with pytest.raises(ValueError, match="whole lines"):
         parse_block(line("1").encode(), KAGGLE)
+
+
+def reference_line(text: str) -> tuple[float, list[float], list[int]] | str:
+    """What one line should parse to, field by field in Python, or its error reason."""
+    fields = text.split("\t")
+    if text == "":
+        return "empty line"
+    if len(fields) != 40:
+        return f"expected 40 fields, got {len(fields)}"
+    if fields[0] not in ("0", "1"):
+        return f"label must be 0 or 1, got {fields[0]!r}"
+    dense = []
+    for i, value in enumerate(fields[1:14]):
+        if value and not re.fullmatch(r"-?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?", value):
+            return f"I{i + 1}: not a number: {value!r}"
+        number = float(value) if value else np.nan
+        if not (value == "" or math.isfinite(number)):
+            return f"I{i + 1}: not a number: {value!r}"
+        dense.append(number)
+    return float(fields[0]), dense, [value_key(v) for v in fields[14:]]
+
+
+field_values = st.sampled_from(
+    ["", "0", "1", "-3", "17", "123456789012", "2.5", "x", "1e400", "68fd1e64", "ABCDEF01", "q"]
+)
+dense_values = st.sampled_from(["", "0", "-3", "17", "123456789012", "-98765432109", "2.5", "x"])
+token_values = st.sampled_from(["", "68fd1e64", "ABCDEF01", "0000000g", "q", "é"])
+mostly_good = st.tuples(
+    st.sampled_from(["0", "1", "1", "2"]),
+    st.lists(dense_values, min_size=13, max_size=13),
+    st.lists(token_values, min_size=26, max_size=26),
+).map(lambda t: "\t".join([t[0], *t[1], *t[2]]))
+lines = st.one_of(mostly_good, st.lists(field_values, min_size=0, max_size=42).map("\t".join))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(lines, min_size=1, max_size=12))
+def test_block_matches_a_line_by_line_reference(texts: list[str]) -> None:
+    parsed, bad = parse_block("".join(t + "\n" for t in texts).encode(), KAGGLE)
+    expected = [reference_line(t) for t in texts]
+    assert [(b.index, b.reason) for b in bad] == [
+        (i, e) for i, e in enumerate(expected) if isinstance(e, str)
+    ]
+    good = [e for e in expected if not isinstance(e, str)]
+    assert parsed.labels.tolist() == [g[0] for g in good]
+    np.testing.assert_array_equal(parsed.dense_raw, np.array([g[1] for g in good]).reshape(-1, 13))
+    assert parsed.keys.tolist() == [g[2] for g in good]
