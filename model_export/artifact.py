@@ -138,7 +138,7 @@ def _write_formats(
         elif fmt == "torchscript":
             from model_export.torchscript_export import export_torchscript
 
-            out[fmt] = export_torchscript(model, directory)
+            out[fmt] = export_torchscript(model, spec, directory)
         else:
             from model_export.aoti_export import export_aoti
 

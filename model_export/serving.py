@@ -111,7 +111,7 @@ class ServingModel(nn.Module):
             raise TypeError(f"cannot export embeddings of type {type(source).__name__}")
         self.num_tables = source.num_tables
         self.dim = source.dim
-        self.score = ScoreFromEmbeddings(model)
+        self.score: nn.Module = ScoreFromEmbeddings(model)
 
     def forward(
         self, dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor

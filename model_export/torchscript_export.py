@@ -16,16 +16,26 @@ import torch
 from model_export.manifest import FORMAT_FILES
 from model_export.quiet import torch_notices_silenced
 from model_export.serving import ServingModel, index_model
+from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
 REQUIRES_FILE = "robe_requires"
 REQUIRED_PACKAGE = "robe.ops"
+_TRACE_BATCH = 3  # any size but 1, so no axis looks constant to the tracer
 
 
-def export_torchscript(model: DLRM, directory: Path) -> dict[str, Any]:
+def export_torchscript(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
     path = directory / FORMAT_FILES["torchscript"]
     serving = ServingModel(model, "op").eval()
     with torch_notices_silenced():
+        # The layers after the lookup are traced, not scripted: their shapes are
+        # batch-agnostic, and scripting would have to read robe.model's string
+        # annotations, which TorchScript cannot resolve.
+        example = (
+            torch.zeros(_TRACE_BATCH, spec.schema.num_dense),
+            torch.zeros(_TRACE_BATCH, serving.num_tables, serving.dim),
+        )
+        serving.score = torch.jit.trace(serving.score, example)  # type: ignore[no-untyped-call]
         scripted = torch.jit.script(serving)
         torch.jit.save(scripted, str(path), _extra_files={REQUIRES_FILE: REQUIRED_PACKAGE})
     return {"file": path.name, "requires": REQUIRED_PACKAGE}

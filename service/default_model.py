@@ -37,25 +37,60 @@ def _step(title: str, cmd: list[str], done: Path) -> None:
 
 def build(root: Path, rows: int, full: bool, formats: str) -> None:
     data = root / "data"
-    _step(f"synthetic data ({rows:,} rows)",
-          _robe("data", "synth", "--schema", "criteo-kaggle", "--rows", str(rows), "--seed", "0",
-                "--out", str(data)), data / "stats.json")
+    _step(
+        f"synthetic data ({rows:,} rows)",
+        _robe(
+            "data",
+            "synth",
+            "--schema",
+            "criteo-kaggle",
+            "--rows",
+            str(rows),
+            "--seed",
+            "0",
+            "--out",
+            str(data),
+        ),
+        data / "stats.json",
+    )
     kinds = [("robe", ["--compression", "1000"])] + ([("full", [])] if full else [])
     for kind, extra in kinds:
         run = root / f"run-{kind}"
-        _step(f"train {kind}", _robe("train", "--data", str(data), "--embedding", kind, *extra,
-                                     "--preset", "kaggle", "--epochs", "1", "--out", str(run)),
-              run / "metrics.json")
+        _step(
+            f"train {kind}",
+            _robe(
+                "train",
+                "--data",
+                str(data),
+                "--embedding",
+                kind,
+                *extra,
+                "--preset",
+                "kaggle",
+                "--epochs",
+                "1",
+                "--out",
+                str(run),
+            ),
+            run / "metrics.json",
+        )
         if not (run / "items.jsonl").exists():  # the eager runtime serves runs with it
             shutil.copy(data / "items.jsonl", run / "items.jsonl")
-        _step(f"export {kind} ({formats})",
-              _robe("export", "--checkpoint", str(run), "--out", str(root / kind),
-                    "--formats", formats), root / kind / "manifest.json")
+        _step(
+            f"export {kind} ({formats})",
+            _robe(
+                "export", "--checkpoint", str(run), "--out", str(root / kind), "--formats", formats
+            ),
+            root / kind / "manifest.json",
+        )
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m service.default_model", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m service.default_model",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--root", type=Path, default=Path("models/default"))
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--full", action="store_true", help="also the plain-table baseline")

@@ -18,12 +18,15 @@ class TorchScriptRuntime(Runtime):
         import torch
 
         import robe.ops  # noqa: F401  (registers torch.ops.robe before loading)
+        from model_export.quiet import torch_notices_silenced
 
         self.device = device
         self.threads = threads
         self._torch = torch
         try:
-            self.module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
+            with torch_notices_silenced():
+                load = torch.jit.load
+                self.module = load(str(path), map_location=device)  # type: ignore[no-untyped-call]
         except (RuntimeError, ValueError) as exc:
             raise ModelLoadError(f"{path}: TorchScript cannot load it ({exc})") from exc
         self.module.eval()

@@ -46,7 +46,12 @@ def _bags(seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_robe_functions_match_the_op(seed: int) -> None:
-    attrs = {"num_tables": TABLES, "dim": DIM, "chunk": CHUNK, "coefficients": COEFFS}
+    attrs: dict[str, Any] = {
+        "num_tables": TABLES,
+        "dim": DIM,
+        "chunk": CHUNK,
+        "coefficients": COEFFS,
+    }
     weight = np.random.default_rng(seed).standard_normal(ARRAY).astype(np.float32)
     nodes = [
         helper.make_node(

@@ -73,3 +73,24 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_run(tmp_path_factory.mktemp("run-full"), "full", seed=1)
+
+
+def export(run: Path, out: Path, formats: tuple[str, ...]) -> Path:
+    from model_export.artifact import ExportRequest, export_artifact
+
+    export_artifact(
+        ExportRequest(
+            checkpoint=run, out=out, formats=formats, catalog=run / "items.jsonl", name=out.name
+        )
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def onnx_artifact(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export(small_run, tmp_path_factory.mktemp("art") / "robe-onnx", ("onnx",))
+
+
+@pytest.fixture(scope="session")
+def torchscript_artifact(small_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return export(small_run, tmp_path_factory.mktemp("art") / "robe-ts", ("torchscript",))

@@ -25,10 +25,11 @@ def client_for(settings: Settings) -> Iterator[TestClient]:
 
 
 @pytest.fixture(scope="module")
-def client(small_run: Path, full_run: Path) -> Iterator[TestClient]:
+def client(onnx_artifact: Path, full_run: Path) -> Iterator[TestClient]:
+    """The ROBE model from an ONNX artifact, the plain-table one from a training run."""
     yield from client_for(
         Settings(
-            models=[f"robe={small_run}", f"full={full_run}"],
+            models=[f"robe={onnx_artifact}", f"full={full_run}"],
             max_batch_rows=256,
             max_wait_ms=5,
             max_request_rows=500,
@@ -313,7 +314,8 @@ def test_metrics_named_and_moving(client: TestClient) -> None:
         assert metric(after, name, stage=stage, model="robe") > metric(
             before, name, stage=stage, model="robe"
         ), stage
-    assert 'robe_model_info{backend="eager",device="cpu",embedding="robe",model="robe"' in after
+    assert 'robe_model_info{backend="onnx",device="cpu",embedding="robe",model="robe"' in after
+    assert 'robe_model_info{backend="eager",device="cpu",embedding="full",model="full"' in after
     assert metric(after, "robe_model_embedding_bytes", model="robe") == 5040
     assert metric(after, "robe_model_full_equivalent_bytes", model="robe") == 40320
     assert 'le="0.0001"' in after
