@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench clean run default-model prometheus up
+.PHONY: setup test lint bench clean run default-model loadtest prometheus up
 
 setup: $(VENV)/.installed
 
@@ -43,6 +43,27 @@ default-model: setup
 
 run: default-model
 	$(VENV)/bin/robe serve --model robe=$(MODEL_ROOT)/robe --host $(HOST) --port $(PORT)
+
+# ROBE against its plain-table baseline (the same preset, data and catalog), each model in
+# a `robe serve` process of its own: open-loop rate sweeps, /metrics, resident memory and
+# cold start -> $(LOADTEST_OUT)/report.{json,md} and PNG plots. The models are built once
+# under $(LOADTEST_ROOT) (synthetic data, train, export to ONNX: ~5 min on 2 cores) and
+# reused; latency does not depend on how long they trained, so the default is small.
+LOADTEST_ROOT ?= models/loadtest
+LOADTEST_ROWS ?= 20000
+LOADTEST_RATES ?= 25,50,100,150,200,300
+LOADTEST_DURATION ?= 10
+LOADTEST_P99_MS ?= 50
+LOADTEST_OUT ?= build/loadtest
+LOADTEST_ARGS ?=
+
+loadtest: setup
+	$(PY) -m service.default_model --root $(LOADTEST_ROOT) --rows $(LOADTEST_ROWS) --full --formats onnx
+	$(VENV)/bin/robe loadtest \
+		--serve robe=$(LOADTEST_ROOT)/robe --serve full=$(LOADTEST_ROOT)/full \
+		--schema $(LOADTEST_ROOT)/data/schema.json --catalog $(LOADTEST_ROOT)/data/items.jsonl \
+		--rates $(LOADTEST_RATES) --duration $(LOADTEST_DURATION) \
+		--p99-target-ms $(LOADTEST_P99_MS) --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,6 +8,7 @@ responses are read by Content-Length: all the runner needs, and nothing else.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -80,3 +81,9 @@ class Connection:
     def close(self) -> None:
         self.reusable = False
         self._writer.close()
+
+    async def aclose(self) -> None:
+        """Close and wait until the socket is gone (before the event loop ends)."""
+        self.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()

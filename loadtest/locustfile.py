@@ -81,7 +81,6 @@ class RecommendationUser(FastHttpUser):
         call = self.traffic.next_call()
         self.client.post(
             call.endpoint,
-            data=call.encode(),
-            headers={"Content-Type": "application/json"},
+            json=call.body,
             name=call.endpoint,
         )

@@ -26,6 +26,7 @@ class ModelRun:
     batch_rows: tuple[tuple[float, int], ...]  # (upper bound, batches) during the sweep
     artifact_bytes: int | None = None
     rss_bytes: int | None = None  # peak seen: after ready and after every rate
+    rss_file_bytes: int | None = None  # of rss_bytes, file-backed (mapped weights, libraries)
     rss_ready_bytes: int | None = None
     cold_start_s: float | None = None
 
@@ -77,6 +78,7 @@ def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) 
             "full_equivalent_bytes": run.info.get("full_equivalent_bytes"),
             "artifact_bytes": run.artifact_bytes,
             "rss_bytes": run.rss_bytes,
+            "rss_file_bytes": run.rss_file_bytes,
             "rss_ready_bytes": run.rss_ready_bytes,
             "cold_start_s": None if run.cold_start_s is None else round(run.cold_start_s, 3),
             "rps_at_p99_target": _round(rps_at_p99_target(run.sweep, p99_target_ms)),
@@ -92,7 +94,7 @@ def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) 
 
 
 def _round(x: float | None) -> float | None:
-    return None if x is None else round(x, 3)
+    return None if x is None else round(x, 1)
 
 
 def _mb(n: int | None) -> str:
@@ -100,7 +102,7 @@ def _mb(n: int | None) -> str:
 
 
 def _rps(x: float | None) -> str:
-    return "none" if x is None else f"{x:g} req/s"
+    return "none" if x is None else f"{x:,.1f} req/s"
 
 
 def _ms(x: float | None) -> str:
@@ -142,11 +144,14 @@ def comparison(report: dict[str, Any]) -> list[str]:
         )
     target = report["p99_target_ms"]
     rr, fr = r["rps_at_p99_target"], f["rps_at_p99_target"]
-    verdict = (
-        "not measured (no rate met the target)"
-        if rr is None or fr is None
-        else ("ROBE sustains at least as much" if rr >= fr else "ROBE is SLOWER here")
-    )
+    if rr is None and fr is None:
+        verdict = "neither model met the target at any rate measured"
+    elif rr is None:
+        verdict = "ROBE is SLOWER here (it met the target at no rate measured)"
+    elif fr is None or rr >= fr:
+        verdict = "ROBE sustains at least as much"
+    else:
+        verdict = "ROBE is SLOWER here"
     lines.append(
         f"Throughput at p99 <= {target:g} ms with no errors: "
         f"{rn} {_rps(rr)}, {fn} {_rps(fr)}: {verdict}."
@@ -186,15 +191,16 @@ def markdown(report: dict[str, Any]) -> str:
         "## Models",
         "",
         "| model | embedding | backend | embedding params | artifact | RSS (peak) | "
-        "RSS at ready | cold start | req/s at p99 target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "of which file-backed | RSS at ready | cold start | req/s at p99 target |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in models.items():
         cold = "n/a" if r["cold_start_s"] is None else f"{r['cold_start_s']:.1f} s"
         rps = r["rps_at_p99_target"]
         out.append(
             f"| {name} | {r['embedding']} | {r['backend']} | {_mb(r['embedding_bytes'])} | "
-            f"{_mb(r['artifact_bytes'])} | {_mb(r['rss_bytes'])} | {_mb(r['rss_ready_bytes'])} | "
+            f"{_mb(r['artifact_bytes'])} | {_mb(r['rss_bytes'])} | "
+            f"{_mb(r.get('rss_file_bytes'))} | {_mb(r['rss_ready_bytes'])} | "
             f"{cold} | {'none' if rps is None else f'{rps:g}'} |"
         )
     out += [

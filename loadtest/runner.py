@@ -158,8 +158,7 @@ async def run_rate(
         task.add_done_callback(pending.discard)
     if pending:
         await asyncio.gather(*list(pending))
-    for conn in idle:
-        conn.close()
+    await asyncio.gather(*(conn.aclose() for conn in idle))
     by_endpoint: dict[str, dict[str, int]] = {}
     for (endpoint, status), count in sorted(responses.items()):
         by_endpoint.setdefault(endpoint, {})[str(status)] = count

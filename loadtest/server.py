@@ -100,12 +100,19 @@ class Server:
             f"after {self.config.ready_timeout_s:.0f} s"
         )
 
-    def rss_bytes(self) -> int:
-        """Resident memory of the server process and any children it has."""
+    def memory(self) -> tuple[int, int]:
+        """(resident, of which file-backed) bytes of the server process and its children.
+
+        File-backed pages are mapped weights and libraries: they count in RSS once
+        touched, and the kernel may drop them under pressure (they are clean).
+        """
         assert self._proc is not None
         proc = psutil.Process(self._proc.pid)
-        procs = [proc, *proc.children(recursive=True)]
-        return sum(p.memory_info().rss for p in procs)
+        infos = [p.memory_info() for p in (proc, *proc.children(recursive=True))]
+        return sum(i.rss for i in infos), sum(getattr(i, "shared", 0) for i in infos)
+
+    def rss_bytes(self) -> int:
+        return self.memory()[0]
 
     def stop(self, timeout_s: float = 30.0) -> None:
         if self._proc is None or self._proc.poll() is not None:

@@ -152,8 +152,9 @@ def measure_served(
     with Server(server_config) as server:
         log.info("%s: ready in %.1f s at %s", name, server.cold_start_s, server.url)
         rss_ready = server.rss_bytes()
-        peak = [rss_ready]
-        s = sweep(server.url, name, config, on_rate=lambda _: peak.append(server.rss_bytes()))
+        peak = [server.memory()]
+        s = sweep(server.url, name, config, on_rate=lambda _: peak.append(server.memory()))
+        rss, file_backed = max(peak)
         return ModelRun(
             name=name,
             artifact=str(artifact),
@@ -161,7 +162,8 @@ def measure_served(
             sweep=s.results,
             batch_rows=s.batch_rows,
             artifact_bytes=artifact_bytes(artifact),
-            rss_bytes=max(peak),
+            rss_bytes=rss,
+            rss_file_bytes=file_backed,
             rss_ready_bytes=rss_ready,
             cold_start_s=server.cold_start_s,
         )

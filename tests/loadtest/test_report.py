@@ -1,0 +1,99 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from loadtest import plots, report
+from loadtest.report import ModelRun, rps_at_p99_target
+from loadtest.runner import RateResult, RunConfig
+
+
+def point(rate: float, latency_ms: float, errors: dict[str, int] | None = None) -> RateResult:
+    n = int(rate)  # one second per rate
+    lat = np.full(n, latency_ms / 1000)
+    lat[-1] = 3 * latency_ms / 1000  # the tail: above p99 only when n > 100
+    return RateResult(
+        config=RunConfig(rate, 1.0),
+        latencies_s=lat,
+        errors=errors or {},
+        responses={"/recommend": {"200": n}},
+        elapsed_s=1.0,
+        max_send_lag_s=0.001,
+    )
+
+
+def run(name: str, embedding: str, sweep: tuple[RateResult, ...], size: int, rss: int) -> ModelRun:
+    info = {"embedding": embedding, "backend": "onnx", "embedding_bytes": size // 2}
+    return ModelRun(
+        name=name,
+        artifact=f"/models/{name}",
+        info=info,
+        sweep=sweep,
+        batch_rows=((1.0, 3), (16.0, 10), (float("inf"), 0)),
+        artifact_bytes=size,
+        rss_bytes=rss,
+        rss_ready_bytes=rss - 1,
+        cold_start_s=1.5,
+    )
+
+
+ROBE = run("robe", "robe", (point(50, 5), point(200, 8), point(400, 80)), 2_000_000, 300_000_000)
+FULL = run(
+    "full",
+    "full",
+    (point(50, 4), point(200, 9, {"503": 1}), point(400, 90)),
+    2_000_000_000,
+    2_500_000_000,
+)
+
+
+def test_rps_at_target_needs_no_errors_and_p99_within():
+    assert rps_at_p99_target(ROBE.sweep, 10.0) == pytest.approx(200)
+    assert rps_at_p99_target(FULL.sweep, 10.0) == pytest.approx(50)  # 200/s had an error
+    assert rps_at_p99_target(ROBE.sweep, 1.0) is None
+
+
+def test_report_fields_and_comparison(tmp_path: Path):
+    r = report.build([ROBE, FULL], 10.0, {"rates": [50, 200, 400]})
+    assert set(r) >= {"machine", "p99_target_ms", "models"}
+    assert r["machine"]["cores"] >= 1
+    for m in r["models"].values():
+        assert set(m) >= {
+            "rss_bytes",
+            "artifact_bytes",
+            "cold_start_s",
+            "rps_at_p99_target",
+            "sweep",
+        }
+        for p in m["sweep"]:
+            assert set(p) >= {"rate", "achieved_rps", "p50_ms", "p99_ms", "errors"}
+    assert r["models"]["full"]["sweep"][1]["errors"] == 1
+    lines = report.comparison(r)
+    assert any("1,000x smaller" in line for line in lines)
+    assert any("8.3x smaller" in line and "robe 300.0 MB" in line for line in lines)
+    assert any("robe 200.0 req/s, full 50.0 req/s" in line for line in lines)
+    assert any("higher than the baseline's at: 50 req/s" in line for line in lines)
+    report.write(r, tmp_path)
+    assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(r))
+    md = (tmp_path / "report.md").read_text()
+    assert "| 200 | full | 200.0 |" in md and "503: 1" in md
+
+
+def test_slower_robe_is_said():
+    slow = run("robe", "robe", (point(50, 50),), 2_000_000, 300_000_000)
+    fast = run("full", "full", (point(50, 5),), 2_000_000_000, 2_500_000_000)
+    lines = report.comparison(report.build([slow, fast], 20.0, {}))
+    assert any("robe none, full 50.0 req/s: ROBE is SLOWER" in line for line in lines)
+    assert any("higher than the baseline's at: 50 req/s" in line for line in lines)
+    lines = report.comparison(report.build([slow, fast], 1.0, {}))
+    assert any("neither model met the target" in line for line in lines)
+
+
+def test_plots_are_written(tmp_path: Path):
+    r = report.build([ROBE, FULL], 10.0, {})
+    paths = plots.write(r, tmp_path)
+    assert [p.name for p in paths] == list(plots.PLOTS)
+    for p in paths:
+        data = p.read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
