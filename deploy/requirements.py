@@ -22,7 +22,7 @@ def requirement_name(requirement: str) -> str:
     match = re.match(r"[A-Za-z0-9][A-Za-z0-9._-]*", requirement)
     if match is None:
         raise ValueError(f"not a requirement: {requirement!r}")
-    return match.group(0).lower().replace("_", "-")
+    return re.sub(r"[-_.]+", "-", match.group(0)).lower()  # PEP 503 normalised
 
 
 def requirements(
