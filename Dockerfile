@@ -36,7 +36,7 @@ RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 # Torch is the CPU build from its own index (PyPI's default torch is a CUDA build).
 FROM ${PYTHON_IMAGE} AS models
 ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-ARG DEMO_ROWS=200000
+ARG DEMO_ROWS=50000
 WORKDIR /build
 COPY pyproject.toml deploy/requirements.py ./
 RUN python3 requirements.py pyproject.toml train --only torch > torch.txt \

@@ -8,7 +8,7 @@
 set -eu
 
 out=$1
-rows=${2:-200000}
+rows=${2:-50000}
 schema=$(dirname "$0")/demo-schema.json
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
