@@ -9,8 +9,6 @@ manifest records both and `runners.load_aoti` refuses any other.
 from __future__ import annotations
 
 import copy
-import platform
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ import torch
 from torch import nn
 from torch.export import Dim
 
+from model_export.compat import platform_tag, torch_version
 from model_export.errors import ExportError
 from model_export.manifest import FORMAT_FILES
 from model_export.quiet import torch_notices_silenced
@@ -27,14 +26,6 @@ from robe.model import DLRM
 
 CUDA_FILE = "model.cuda.pt2"
 _EXAMPLE_BATCH = 7  # any size but 0 or 1, which torch.export would specialise on
-
-
-def platform_tag() -> str:
-    return f"{sys.platform}-{platform.machine()}"
-
-
-def torch_version() -> str:
-    return torch.__version__.split("+")[0]
 
 
 def _compile(

@@ -16,7 +16,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from model_export.catalog import copy_catalog, default_catalog
+from model_export.catalog import check_catalog, copy_catalog, default_catalog
 from model_export.errors import ArtifactError, VerifyError
 from model_export.manifest import (
     FORMATS,
@@ -151,6 +151,8 @@ def export_artifact(request: ExportRequest) -> Manifest:
     model, spec = load_checkpoint(request.checkpoint)
     metrics = read_metrics(request.checkpoint)
     catalog = request.catalog if request.catalog is not None else default_catalog(metrics)
+    if catalog is not None:
+        check_catalog(catalog)  # before the minutes of exporting, not after
     staging = _staging(request.out, request.force)
     try:
         formats = _write_formats(model, spec, staging, request.formats)

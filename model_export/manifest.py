@@ -313,8 +313,19 @@ def _check_relative(rel: str) -> None:
         raise ValueError(f"file path {rel!r} must be relative and inside the artifact")
 
 
+def _format_files(entry: Mapping[str, Any]) -> list[str]:
+    """A format's files: the model, ONNX external data, a CUDA AOTInductor package."""
+    files = [str(entry["file"])]
+    if isinstance(entry.get("data_file"), str):
+        files.append(entry["data_file"])
+    cuda = entry.get("cuda")
+    if isinstance(cuda, dict) and isinstance(cuda.get("file"), str):
+        files.append(cuda["file"])
+    return files
+
+
 def _check_files(manifest: Manifest, verify_checksums: bool) -> None:
-    referenced = [str(e["file"]) for e in manifest.formats.values()]
+    referenced = [rel for entry in manifest.formats.values() for rel in _format_files(entry)]
     if manifest.catalog is not None:
         referenced.append(manifest.catalog)
     for rel in referenced:

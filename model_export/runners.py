@@ -162,7 +162,7 @@ def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str
     """Load a `.pt2` package; with the manifest `entry`, refuse another platform or torch."""
     import torch
 
-    from model_export.aoti_export import platform_tag, torch_version
+    from model_export.compat import platform_tag, torch_version
 
     _check_file(path)
     if entry is not None:

@@ -54,24 +54,31 @@ class RobeReferenceLookup(RobeLookup):
         )
 
 
-class TableLookup(nn.Module):
-    """Plain tables with the hashing trick, the same rows as FullEmbeddingCollection."""
+class TableRows(nn.Module):
+    """values, offsets -> row of the concatenated plain tables [N] (key mod table size)."""
 
     sizes: torch.Tensor
     starts: torch.Tensor
 
-    def __init__(self, source: FullEmbeddingCollection) -> None:
+    def __init__(self, table_sizes: tuple[int, ...]) -> None:
         super().__init__()
-        c = source.config
-        sizes = torch.tensor(c.table_sizes, dtype=torch.int64)
-        self.weight = nn.Parameter(source.weight.detach(), requires_grad=False)
+        sizes = torch.tensor(table_sizes, dtype=torch.int64)
         self.register_buffer("sizes", sizes)
         self.register_buffer("starts", torch.cumsum(sizes, 0) - sizes)
-        self.num_tables = c.num_tables
+        self.num_tables = len(table_sizes)
 
-    def rows(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
+    def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         tables = reference.bag_ids(offsets, values.shape[0]) % self.num_tables
         return torch.remainder(values, self.sizes[tables]) + self.starts[tables]
+
+
+class TableLookup(nn.Module):
+    """Plain tables with the hashing trick, the same rows as FullEmbeddingCollection."""
+
+    def __init__(self, source: FullEmbeddingCollection) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(source.weight.detach(), requires_grad=False)
+        self.rows = TableRows(source.config.table_sizes)
 
     def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         rows = self.weight[self.rows(values, offsets)]
@@ -144,17 +151,6 @@ class RobeReferenceIndices(RobeIndices):
         return reference.slots(values, tables, self.num_chunks, self.array_slots, self.coeffs)
 
 
-class TableIndices(nn.Module):
-    """values, offsets -> rows of the concatenated plain tables [N]."""
-
-    def __init__(self, lookup: TableLookup) -> None:
-        super().__init__()
-        self.lookup = lookup
-
-    def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
-        return self.lookup.rows(values, offsets)
-
-
 def index_model(model: ServingModel) -> nn.Module:
     """The hash-index computation of `model`'s lookup, on its own (parity checks)."""
     lookup = model.lookup
@@ -163,7 +159,7 @@ def index_model(model: ServingModel) -> nn.Module:
     if isinstance(lookup, RobeLookup):
         return RobeIndices(lookup)
     if isinstance(lookup, TableLookup):
-        return TableIndices(lookup)
+        return lookup.rows  # holds the table sizes only, not the 2 GB matrix
     raise TypeError(f"no index model for {type(lookup).__name__}")
 
 

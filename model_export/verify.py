@@ -2,7 +2,8 @@
 
 Passing means, for every format, a max absolute score difference within the
 tolerance and hash indices identical to the eager op's (`robe::slots`, or the plain
-tables' rows). Rows are random with adversarial keys mixed in: the int64 extremes,
+tables' rows). Where ONNX Runtime has its CUDA provider, the ONNX file is checked on
+it too ("onnx-cuda"). Rows are random with adversarial keys mixed in: the int64 extremes,
 limb boundaries of the hash, the missing-value key, and some bags of 0 to 3 values.
 """
 
@@ -27,6 +28,8 @@ from robe.keys import MISSING_KEY
 from robe.model import DLRM
 
 MIN_ROWS = 10_000
+ONNX_CUDA = "onnx-cuda"  # the ONNX file again, on ONNX Runtime's CUDA provider
+_CUDA_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 TOLERANCE = 1e-5
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -109,12 +112,22 @@ def verify_batch(spec: ModelSpec, rows: int, seed: int) -> Batch:
     return Batch(dense, values, offsets)
 
 
+def _onnx_cuda() -> bool:
+    """Whether ONNX Runtime here has the CUDA provider (onnxruntime-gpu on a GPU machine)."""
+    import onnxruntime as ort
+
+    return "CUDAExecutionProvider" in ort.get_available_providers()
+
+
 def _index_fns(
     model: DLRM, directory: Path, formats: dict[str, dict[str, Any]], scratch: Path
 ) -> dict[str, Callable[[Any, Any], Any]]:
     fns: dict[str, Callable[[Any, Any], Any]] = {}
     if "onnx" in formats:
-        fns["onnx"] = runners.load_onnx_indices(directory / formats["onnx"]["file"])
+        path = directory / formats["onnx"]["file"]
+        fns["onnx"] = runners.load_onnx_indices(path)
+        if _onnx_cuda():
+            fns[ONNX_CUDA] = runners.load_onnx_indices(path, providers=_CUDA_PROVIDERS)
     if "torchscript" in formats:
         fns["torchscript"] = _torch_index_fn(scripted_indices(model))
     if "aoti" in formats:
@@ -138,6 +151,8 @@ def _scorers(directory: Path, formats: dict[str, dict[str, Any]]) -> dict[str, r
         path = directory / entry["file"]
         if fmt == "onnx":
             out[fmt] = runners.load_onnx(path)
+            if _onnx_cuda():
+                out[ONNX_CUDA] = runners.load_onnx(path, providers=_CUDA_PROVIDERS)
         elif fmt == "torchscript":
             out[fmt] = runners.load_torchscript(path)
         else:

@@ -201,3 +201,14 @@ def test_importable_without_torch(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "tiny"
+
+
+def test_onnx_external_data_needs_a_checksum(tmp_path: Path) -> None:
+    _artifact(tmp_path / "a")
+
+    def add_data_file(raw: dict[str, Any]) -> None:
+        raw["formats"]["onnx"]["data_file"] = "model.onnx.data"
+
+    _edit(tmp_path / "a", add_data_file)
+    with pytest.raises(ArtifactError, match=r"model\.onnx\.data has no checksum"):
+        load_manifest(tmp_path / "a")
