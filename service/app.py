@@ -29,6 +29,7 @@ from service.batcher import Batcher
 from service.errors import (
     HTTP_TYPES,
     InvalidInput,
+    ModelLoadError,
     ModelNotFound,
     NotReady,
     PayloadTooLarge,
@@ -100,7 +101,7 @@ class ServiceState:
 async def start_service(state: ServiceState) -> None:
     s = state.settings
     if not s.models:
-        raise RuntimeError("no model to serve: give --model ARTIFACT (or ROBE_MODELS)")
+        raise ModelLoadError("no model to serve: give --model ARTIFACT (or ROBE_MODELS)")
     state.device = resolve_device(s.device)
     for name, path in s.model_paths():
         t0 = time.perf_counter()
@@ -108,7 +109,7 @@ async def start_service(state: ServiceState) -> None:
             load_model, name, path, s.backend, state.device, s.inference_threads()
         )
         if model.name in state.models:
-            raise RuntimeError(f"model name {model.name!r} is used twice")
+            raise ModelLoadError(f"model name {model.name!r} is used twice")
         state.models[model.name] = model
         log.info(
             "model %s: %s v%s, %s on %s, %s embeddings (%.1fx smaller), %d items, loaded in %.1fs",
@@ -297,7 +298,12 @@ def build_app(settings: Settings) -> FastAPI:
         state = ServiceState(settings=settings, metrics=metrics)
         app.state.service = state
         try:
-            await start_service(state)
+            try:
+                await start_service(state)
+            except ModelLoadError as exc:
+                app.state.startup_error = str(exc)
+                log.error("startup failed: %s", exc)
+                raise
             yield
         finally:
             await stop_service(state)

@@ -25,6 +25,7 @@ import socket
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from service.models import ServedModel, load_model
+from service.settings import Settings
 
 CONCURRENCY = (1, 16, 64)
 
@@ -48,6 +50,7 @@ class BenchConfig:
     max_batch_rows: int = 1024
     max_wait_ms: float = 2.0
     readme: Path | None = None
+    rounds: int = 2
     log: Any = field(default=print)
 
 
@@ -193,6 +196,12 @@ def payloads(model: ServedModel, candidates: int, n: int = 64, seed: int = 0) ->
 
 
 def model_rows_per_second(model: ServedModel, seconds: float = 1.0) -> float:
+    """Best rows/s over batch sizes, on a thread set up as the server's inference worker."""
+    with ThreadPoolExecutor(1, initializer=model.runtime.init_thread) as worker:
+        return worker.submit(_rows_per_second, model, seconds).result()
+
+
+def _rows_per_second(model: ServedModel, seconds: float) -> float:
     best = 0.0
     for size in (100, 256, 1024, 4096):
         idx = np.arange(size) % len(model.catalog)
@@ -292,6 +301,7 @@ def machine() -> dict[str, Any]:
         "platform": platform.platform(),
         "python": platform.python_version(),
         "onnxruntime": onnxruntime.__version__,
+        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
     try:
         import torch
@@ -305,11 +315,12 @@ def machine() -> dict[str, Any]:
 
 def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     log = cfg.log
+    host = machine()  # before the load: the load average says how busy the machine was
     loaded: dict[str, ServedModel] = {}
     model_rps: dict[str, dict[str, float]] = {}
     for name, path in cfg.models:
         for rt in cfg.runtimes:
-            model = load_model(name, path, rt, "cpu", 0)
+            model = load_model(name, path, rt, "cpu", Settings().inference_threads())
             rows = model_rows_per_second(model)
             model_rps.setdefault(name, {})[rt] = rows / cfg.candidates
             log(
@@ -331,22 +342,32 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             r = measure(srv.port, "/bench/floor", "floor", ads[first_name], conc)
             cases.append(Case("floor", "none", "cpu", False, conc, cfg.candidates, **r))
             log(_fmt(cases[-1]))
-    for name, path in cfg.models:
-        for rt in cfg.runtimes:
-            for batching in (True, False):
-                with Server([f"{name}={path}"], rt, batching, cfg) as srv:
-                    for conc in cfg.concurrency:
-                        r = measure(srv.port, "/recommend", name, ads[name], conc)
-                        cases.append(Case(name, rt, "cpu", batching, conc, cfg.candidates, **r))
-                        log(_fmt(cases[-1]))
+    # Each configuration runs `rounds` times, batching on and off alternating, and keeps
+    # its best round: the machine is shared, and a round that another process slowed
+    # down says nothing about the server.
+    best: dict[tuple[str, str, bool, int], Case] = {}
+    for round_ in range(cfg.rounds):
+        for name, path in cfg.models:
+            for rt in cfg.runtimes:
+                for batching in (True, False):
+                    with Server([f"{name}={path}"], rt, batching, cfg) as srv:
+                        for conc in cfg.concurrency:
+                            r = measure(srv.port, "/recommend", name, ads[name], conc)
+                            case = Case(name, rt, "cpu", batching, conc, cfg.candidates, **r)
+                            log(f"round {round_ + 1}: {_fmt(case)}")
+                            key = (name, rt, batching, conc)
+                            if key not in best or case.rps > best[key].rps:
+                                best[key] = case
+    cases.extend(best.values())
     floor_rps = max(c.rps for c in cases if c.model == "floor")
     limit = {
         name: 1 / (1 / floor_rps + 1 / max(per_rt.values())) for name, per_rt in model_rps.items()
     }
     result = {
-        "machine": machine(),
+        "machine": host,
         "candidates": cfg.candidates,
         "seconds_per_case": cfg.seconds,
+        "rounds": cfg.rounds,
         "max_batch_rows": cfg.max_batch_rows,
         "max_wait_ms": cfg.max_wait_ms,
         "floor_rps": floor_rps,
@@ -399,7 +420,8 @@ def write_table(readme: Path, result: dict[str, Any]) -> None:
     lines = [
         BEGIN,
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, torch {m.get('torch')}, "
-        f"onnxruntime {m['onnxruntime']}. {result['candidates']} candidates per request, "
+        f"onnxruntime {m['onnxruntime']}, load average {m['load_average_at_start']} at the "
+        f"start (the machine is shared). {result['candidates']} candidates per request, "
         f"{result['seconds_per_case']} s per case, batches of up to "
         f"{result['max_batch_rows']} rows / {result['max_wait_ms']} ms.",
         "",

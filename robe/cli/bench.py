@@ -32,6 +32,12 @@ def register(sub: Any) -> None:
     service.add_argument("--candidates", type=int, default=100, help="candidates per request")
     service.add_argument("--seconds", type=float, default=3.0, help="measured seconds per case")
     service.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")
+    service.add_argument(
+        "--rounds",
+        type=int,
+        default=2,
+        help="runs per configuration; the best is kept (shared machines)",
+    )
     service.add_argument("--max-batch-rows", type=int, default=1024)
     service.add_argument("--max-wait-ms", type=float, default=2.0)
     service.add_argument(
@@ -68,6 +74,7 @@ def run_service_bench(args: argparse.Namespace) -> int:
         candidates=args.candidates,
         seconds=args.seconds,
         concurrency=tuple(int(c) for c in args.concurrency.split(",")),
+        rounds=args.rounds,
         max_batch_rows=args.max_batch_rows,
         max_wait_ms=args.max_wait_ms,
         readme=args.readme,

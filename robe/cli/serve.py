@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 from typing import Any, get_args
 
@@ -86,7 +87,6 @@ def run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.app import build_app
-    from service.errors import ModelLoadError
 
     settings = settings_from_args(args)
     if not settings.models:
@@ -95,6 +95,8 @@ def run_serve(args: argparse.Namespace) -> int:
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     app = build_app(settings)
+    # A model that cannot load is one line (raised below), not uvicorn's traceback of it.
+    logging.getLogger("uvicorn.error").addFilter(_HideLoadTraceback())
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -104,10 +106,16 @@ def run_serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=30,
     )
     server = uvicorn.Server(config)
-    try:
+    # uvicorn exits with code 3 when the lifespan startup fails; say why in one line
+    with contextlib.suppress(SystemExit):
         server.run()
-    except ModelLoadError as exc:
-        raise RobeError(str(exc)) from None
     if not server.started:
-        raise RobeError("the server did not start (see the log above)")
+        error = getattr(app.state, "startup_error", None)
+        raise RobeError(error or "the server did not start (see the log above)")
     return 0
+
+
+class _HideLoadTraceback(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        return not (text.startswith("Traceback") and "ModelLoadError" in text)
