@@ -51,8 +51,9 @@ run: default-model
 # reused; latency does not depend on how long they trained, so the default is small.
 LOADTEST_ROOT ?= models/loadtest
 LOADTEST_ROWS ?= 20000
-LOADTEST_RATES ?= 25,50,100,150,200,300
-LOADTEST_DURATION ?= 10
+LOADTEST_RATES ?= 50,100,150,200,250,300,350,400
+LOADTEST_DURATION ?= 12
+LOADTEST_ROUNDS ?= 3
 LOADTEST_P99_MS ?= 50
 LOADTEST_OUT ?= build/loadtest
 LOADTEST_ARGS ?=
@@ -62,7 +63,7 @@ loadtest: setup
 	$(VENV)/bin/robe loadtest \
 		--serve robe=$(LOADTEST_ROOT)/robe --serve full=$(LOADTEST_ROOT)/full \
 		--schema $(LOADTEST_ROOT)/data/schema.json --catalog $(LOADTEST_ROOT)/data/items.jsonl \
-		--rates $(LOADTEST_RATES) --duration $(LOADTEST_DURATION) \
+		--rates $(LOADTEST_RATES) --duration $(LOADTEST_DURATION) --rounds $(LOADTEST_ROUNDS) \
 		--p99-target-ms $(LOADTEST_P99_MS) --out $(LOADTEST_OUT) $(LOADTEST_ARGS)
 
 clean:

@@ -78,6 +78,11 @@ class Connection:
         body = await self._reader.readexactly(length)
         return int(parts[1]), body
 
+    @property
+    def stale(self) -> bool:
+        """The server has closed its end (an idle keep-alive connection timed out)."""
+        return self._reader.at_eof()
+
     def close(self) -> None:
         self.reusable = False
         self._writer.close()

@@ -62,6 +62,8 @@ def machine() -> dict[str, Any]:
         "memory_bytes": psutil.virtual_memory().total,
         "os": f"{platform.system()} {platform.release()}",
         "python": platform.python_version(),
+        # other work on the machine while measuring (1, 5, 15 min averages of runnable tasks)
+        "load_average": [round(x, 2) for x in os.getloadavg()],
         "packages": versions,
     }
 
@@ -175,7 +177,8 @@ def markdown(report: dict[str, Any]) -> str:
         "# Load test: ROBE vs plain embedding tables",
         "",
         f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB, "
-        f"{m['os']}, Python {m['python']}, "
+        f"{m['os']}, load average {'/'.join(map(str, m.get('load_average', [])))} at the end, "
+        f"Python {m['python']}, "
         + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
         + ".",
         "",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -112,13 +112,34 @@ async def run_rate(
     max_lag = 0.0
     last_done = 0.0
 
+    async def exchange(raw: bytes, held: list[Connection]) -> int:
+        """Send on an idle connection, or a new one; `held` gets the connection used."""
+        while idle:
+            conn = idle.pop()
+            if conn.stale:
+                conn.close()
+                continue
+            held.append(conn)
+            try:
+                status, _ = await conn.send(raw)
+                return status
+            except (OSError, ProtocolError, asyncio.IncompleteReadError):
+                # the server closed the idle connection as we sent (uvicorn closes
+                # keep-alive connections idle for 5 s) and did not answer: scoring is
+                # idempotent, so send once more on a fresh connection
+                conn.close()
+                held.clear()
+                break
+        conn = await Connection.open(target)
+        held.append(conn)
+        status, _ = await conn.send(raw)
+        return status
+
     async def one(i: int, endpoint: str, raw: bytes, scheduled: float) -> None:
         nonlocal in_flight, last_done
-        conn = idle.pop() if idle else None
+        held: list[Connection] = []
         try:
-            if conn is None:
-                conn = await asyncio.wait_for(Connection.open(target), config.timeout_s)
-            status, _ = await asyncio.wait_for(conn.send(raw), config.timeout_s)
+            status = await asyncio.wait_for(exchange(raw, held), config.timeout_s)
             done = loop.time()
             last_done = max(last_done, done)
             responses[(endpoint, status)] += 1
@@ -126,17 +147,17 @@ async def run_rate(
                 latencies[i] = done - scheduled
             else:
                 errors[str(status)] += 1
-            if conn.reusable:
-                idle.append(conn)
+            if held[-1].reusable:
+                idle.append(held[-1])
             else:
-                conn.close()
+                held[-1].close()
         except TimeoutError:
             errors["timeout"] += 1
-            if conn is not None:
+            for conn in held:
                 conn.close()  # a half-read response leaves the connection unusable
         except (OSError, ProtocolError, asyncio.IncompleteReadError):
             errors["connection"] += 1
-            if conn is not None:
+            for conn in held:
                 conn.close()
         finally:
             in_flight -= 1
@@ -174,19 +195,28 @@ async def run_rate(
     )
 
 
-async def run_sweep(
-    target: Target,
-    requests: Sequence[tuple[str, bytes]],
-    configs: Sequence[RunConfig],
-    pause_s: float = 1.0,
-) -> list[RateResult]:
-    """Each rate in turn, with a pause between them so that queues drain."""
-    results = []
-    for i, config in enumerate(configs):
-        if i:
-            await asyncio.sleep(pause_s)
-        results.append(await run_rate(target, requests, config))
-    return results
+def merge(results: Sequence[RateResult]) -> RateResult:
+    """Several runs at one rate as one: every sample, every count, the durations summed."""
+    if not results:
+        raise ValueError("nothing to merge")
+    rates = {r.config.rate for r in results}
+    if len(rates) != 1:
+        raise ValueError(f"cannot merge runs at different rates {sorted(rates)}")
+    errors: Counter[str] = Counter()
+    responses: dict[str, Counter[str]] = {}
+    for r in results:
+        errors.update(r.errors)
+        for endpoint, codes in r.responses.items():
+            responses.setdefault(endpoint, Counter()).update(codes)
+    first = results[0].config
+    return RateResult(
+        config=replace(first, duration_s=sum(r.config.duration_s for r in results)),
+        latencies_s=np.concatenate([r.latencies_s for r in results]),
+        errors=dict(errors),
+        responses={e: dict(sorted(c.items())) for e, c in sorted(responses.items())},
+        elapsed_s=sum(r.elapsed_s for r in results),
+        max_send_lag_s=max(r.max_send_lag_s for r in results),
+    )
 
 
 def encode_calls(target: Target, calls: Sequence[Call]) -> list[tuple[str, bytes]]:

@@ -1,17 +1,18 @@
-"""A rate sweep of one model: against a running server, or in a server of its own.
+"""Rate sweeps: a model on a running server, or models each in a server of its own.
 
 The traffic is generated once per model from the same seed, so every model compared
 gets the same requests in the same order. A short unrecorded warm-up at the lowest
 rate comes first; batch sizes are the `/metrics` histogram accumulated during the
-recorded rates only.
+recorded rates only. Several models are swept together, taking turns at each rate,
+so that they are measured under the same conditions of a shared machine.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from loadtest import scrape
 from loadtest.client import Target
 from loadtest.discover import discover, model_info
 from loadtest.report import ModelRun
-from loadtest.runner import RateResult, RunConfig, encode_calls, run_rate
+from loadtest.runner import RateResult, RunConfig, encode_calls, merge, run_rate
 from loadtest.server import Server, ServerConfig, artifact_bytes
 from loadtest.traffic import Traffic, TrafficConfig
 
@@ -29,7 +30,8 @@ log = logging.getLogger("robe.loadtest")
 @dataclass(frozen=True)
 class SweepConfig:
     rates: tuple[float, ...]
-    duration_s: float
+    duration_s: float  # per rate and model, split evenly over the rounds
+    rounds: int = 1  # turns each model takes at each rate
     p99_target_ms: float = 50.0
     max_in_flight: int = 256
     timeout_s: float = 10.0
@@ -46,6 +48,8 @@ class SweepConfig:
             raise ValueError("give at least one rate")
         for rate in self.rates:
             RunConfig(rate, self.duration_s)  # validates rate and duration
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be positive, got {self.rounds}")
         if not self.p99_target_ms > 0:
             raise ValueError(f"p99 target must be positive, got {self.p99_target_ms}")
         if self.warmup_s < 0 or self.pause_s < 0:
@@ -61,6 +65,7 @@ class SweepConfig:
         return {
             "rates": list(self.rates),
             "duration_s": self.duration_s,
+            "rounds": self.rounds,
             "max_in_flight": self.max_in_flight,
             "timeout_s": self.timeout_s,
             "warmup_s": self.warmup_s,
@@ -72,53 +77,103 @@ class SweepConfig:
         }
 
 
-@dataclass(frozen=True)
-class SweepResult:
+@dataclass
+class Subject:
+    """One model under test: where it is, what it is sent, what it answered."""
+
+    url: str
     info: dict[str, Any]
-    results: tuple[RateResult, ...]
-    batch_rows: tuple[tuple[float, int], ...]
+    target: Target
+    requests: list[tuple[str, bytes]]
+    server: Server | None = None
+    rss_ready: tuple[int, int] | None = None
+    results: list[RateResult] = field(default_factory=list)
+    memory: list[tuple[int, int]] = field(default_factory=list)  # after each rate
+    batches_before: list[tuple[float, int]] = field(default_factory=list)
+    batch_rows: list[tuple[float, int]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return str(self.info["name"])
+
+    def model_run(self) -> ModelRun:
+        run = ModelRun(
+            name=self.name,
+            artifact=None,
+            info=self.info,
+            sweep=tuple(self.results),
+            batch_rows=tuple(self.batch_rows),
+        )
+        if self.server is None or self.rss_ready is None:
+            return run
+        rss, file_backed = max([self.rss_ready, *self.memory])
+        return replace(
+            run,
+            artifact=str(self.server.config.artifact),
+            artifact_bytes=artifact_bytes(self.server.config.artifact),
+            rss_bytes=rss,
+            rss_file_bytes=file_backed,
+            rss_ready_bytes=self.rss_ready[0],
+            cold_start_s=self.server.cold_start_s,
+        )
 
 
-def sweep(
-    url: str,
-    model: str | None,
-    config: SweepConfig,
-    on_rate: Callable[[RateResult], None] | None = None,
-) -> SweepResult:
-    """Every rate of `config` against the model at `url`; `on_rate(result)` after each."""
+def subject(
+    url: str, model: str | None, config: SweepConfig, server: Server | None = None
+) -> Subject:
+    """The model at `url` and its traffic (the same seed, so the same requests, for all)."""
     info = model_info(url, model)
     features, items = discover(url, model, config.schema, config.catalog)
     traffic = Traffic(features, items, config.traffic, seed=config.seed)
     target = Target.parse(url)
     requests = encode_calls(target, traffic.calls(config.distinct_requests))
-    name = str(info["name"])
+    rss_ready = server.memory() if server is not None else None
+    return Subject(url, info, target, requests, server, rss_ready)
 
-    async def run_all() -> tuple[list[RateResult], list[tuple[float, int]]]:
+
+async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
+    """Every rate against every subject, the subjects taking turns at each rate.
+
+    At each rate every subject gets `rounds` slices of `duration / rounds`, in turns
+    whose order alternates (A B, B A, A B ...): a burst of other work on a shared
+    machine then falls on both models alike rather than on one rate of one model.
+    A subject's slices at one rate are merged into one result. Idle servers wait on
+    a socket and take no CPU.
+    """
+    for s in subjects:
         if config.warmup_s > 0:
-            await run_rate(target, requests, config.run_config(min(config.rates), config.warmup_s))
-        before = scrape.histogram(scrape.fetch(url), "robe_batch_rows", name)
-        results = []
-        for i, rate in enumerate(config.rates):
-            if i:
-                await asyncio.sleep(config.pause_s)
-            result = await run_rate(target, requests, config.run_config(rate))
+            warm = config.run_config(min(config.rates), config.warmup_s)
+            await run_rate(s.target, s.requests, warm)
+        s.batches_before = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
+    first = True
+    turn = 0
+    for rate in config.rates:
+        slices: dict[str, list[RateResult]] = {s.name: [] for s in subjects}
+        for _ in range(config.rounds):
+            for s in subjects if turn % 2 == 0 else subjects[::-1]:
+                if not first:
+                    await asyncio.sleep(config.pause_s)
+                first = False
+                part = config.run_config(rate, config.duration_s / config.rounds)
+                slices[s.name].append(await run_rate(s.target, s.requests, part))
+                if s.server is not None:
+                    s.memory.append(s.server.memory())
+            turn += 1
+        for s in subjects:
+            result = merge(slices[s.name])
+            s.results.append(result)
             log.info(
                 "%s: %g req/s -> %.1f req/s, p50 %s ms, p99 %s ms, %d errors",
-                name,
+                s.name,
                 rate,
                 result.achieved_rps,
                 _fmt(result.percentile_ms(50)),
                 _fmt(result.percentile_ms(99)),
                 result.error_count,
             )
-            if on_rate is not None:
-                on_rate(result)
-            results.append(result)
-        after = scrape.histogram(scrape.fetch(url), "robe_batch_rows", name)
-        return results, scrape.per_bucket(scrape.difference(after, before))
-
-    results, batch_rows = asyncio.run(run_all())
-    return SweepResult(info, tuple(results), tuple(batch_rows))
+    for s in subjects:
+        after = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
+        s.batch_rows = scrape.per_bucket(scrape.difference(after, s.batches_before))
 
 
 def _fmt(x: float | None) -> str:
@@ -127,43 +182,31 @@ def _fmt(x: float | None) -> str:
 
 def measure_url(url: str, model: str | None, config: SweepConfig) -> ModelRun:
     """A model on a server someone else runs: latency and batches, no memory or start-up."""
-    s = sweep(url, model, config)
-    return ModelRun(
-        name=str(s.info["name"]),
-        artifact=None,
-        info=s.info,
-        sweep=s.results,
-        batch_rows=s.batch_rows,
-    )
+    s = subject(url, model, config)
+    asyncio.run(sweep([s], config))
+    return s.model_run()
 
 
 def measure_served(
-    name: str,
-    artifact: Path,
+    models: list[tuple[str, Path]],
     config: SweepConfig,
     log_dir: Path | None = None,
     server_args: tuple[str, ...] = (),
-) -> ModelRun:
-    """A model in a `robe serve` process of its own: everything, memory and start-up too."""
-    log_path = None if log_dir is None else log_dir / f"{name}.log"
+) -> list[ModelRun]:
+    """Each model in a `robe serve` process of its own, all swept together.
+
+    Servers start one after the other (cold start and memory at ready are each
+    model's alone), then `sweep` alternates between them.
+    """
     if log_dir is not None:
         log_dir.mkdir(parents=True, exist_ok=True)
-    server_config = ServerConfig(name, artifact, log=log_path, extra_args=server_args)
-    with Server(server_config) as server:
-        log.info("%s: ready in %.1f s at %s", name, server.cold_start_s, server.url)
-        rss_ready = server.rss_bytes()
-        peak = [server.memory()]
-        s = sweep(server.url, name, config, on_rate=lambda _: peak.append(server.memory()))
-        rss, file_backed = max(peak)
-        return ModelRun(
-            name=name,
-            artifact=str(artifact),
-            info=s.info,
-            sweep=s.results,
-            batch_rows=s.batch_rows,
-            artifact_bytes=artifact_bytes(artifact),
-            rss_bytes=rss,
-            rss_file_bytes=file_backed,
-            rss_ready_bytes=rss_ready,
-            cold_start_s=server.cold_start_s,
-        )
+    with ExitStack() as stack:
+        subjects = []
+        for name, artifact in models:
+            log_path = None if log_dir is None else log_dir / f"{name}.log"
+            server_config = ServerConfig(name, artifact, log=log_path, extra_args=server_args)
+            server = stack.enter_context(Server(server_config))
+            log.info("%s: ready in %.1f s at %s", name, server.cold_start_s, server.url)
+            subjects.append(subject(server.url, name, config, server))
+        asyncio.run(sweep(subjects, config))
+        return [s.model_run() for s in subjects]

@@ -42,12 +42,18 @@ def register(sub: Any) -> None:
         "--serve",
         action="append",
         metavar="NAME=ARTIFACT",
-        help="start `robe serve` for this model alone, measure it (memory and cold start "
-        "too), stop it; repeat to compare models one after another",
+        help="start a `robe serve` process for this model alone (memory and cold start are "
+        "measured too); repeat to compare models, swept side by side taking turns",
     )
     p.add_argument("--model", help="with --url: the model to load (default: the server's default)")
     p.add_argument("--rates", type=_rates, required=True, help="requests/s, e.g. 50,100,200")
-    p.add_argument("--duration", type=float, required=True, help="seconds per rate")
+    p.add_argument("--duration", type=float, required=True, help="seconds per rate and model")
+    p.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="split each rate's duration into this many turns per model, alternating models",
+    )
     p.add_argument("--out", type=Path, required=True, help="output folder")
     p.add_argument("--p99-target-ms", type=float, default=50.0)
     p.add_argument("--max-in-flight", type=int, default=256, help="past it requests are dropped")
@@ -100,6 +106,7 @@ def run_loadtest(args: argparse.Namespace) -> int:
     config = SweepConfig(
         rates=args.rates,
         duration_s=args.duration,
+        rounds=args.rounds,
         p99_target_ms=args.p99_target_ms,
         max_in_flight=args.max_in_flight,
         timeout_s=args.timeout,
@@ -120,11 +127,9 @@ def run_loadtest(args: argparse.Namespace) -> int:
             if not Path(path).exists():
                 raise RobeError(f"--serve {entry!r}: {path} does not exist")
             models.append((name, Path(path)))
-        runs = []
         for name, path in models:
             logging.info("%s: %s (%.1f MB)", name, path, artifact_bytes(path) / 1e6)
-            logs = args.out / "logs"
-            runs.append(measure_served(name, path, config, logs, tuple(args.server_arg)))
+        runs = measure_served(models, config, args.out / "logs", tuple(args.server_arg))
     result = report.build(runs, args.p99_target_ms, config.settings())
     report.write(result, args.out)
     if not args.no_plots:

@@ -90,6 +90,28 @@ def test_locust_headless_has_no_failures(server: Server, tmp_path: Path):
     assert (tmp_path / "locust_exceptions.csv").read_text().count("\n") == 1  # header only
 
 
+@pytest.mark.slow
+def test_cli_serves_each_model_in_its_own_process(tmp_path: Path):
+    robe = make_run(tmp_path / "robe", "robe")
+    full = make_run(tmp_path / "full", "full")
+    out = tmp_path / "report"
+    argv = ["loadtest", "--serve", f"robe={robe}", "--serve", f"full={full}"]
+    argv += ["--rates", "20", "--duration", "1", "--rounds", "2", "--warmup", "0.2", "--no-plots"]
+    assert main([*argv, "--p99-target-ms", "1000", "--out", str(out)]) == 0
+    r = json.loads((out / "report.json").read_text())
+    assert set(r["models"]) == {"robe", "full"}
+    for name, m in r["models"].items():
+        assert m["embedding"] == name
+        assert m["rss_bytes"] >= m["rss_ready_bytes"] > 50_000_000
+        assert m["cold_start_s"] > 0 and m["artifact_bytes"] > 0
+        assert m["sweep"][0]["errors"] == 0 and m["rps_at_p99_target"] > 0
+        assert m["sweep"][0]["scheduled"] == m["sweep"][0]["ok"] == 20  # two rounds of 10
+    assert r["models"]["full"]["artifact_bytes"] > r["models"]["robe"]["artifact_bytes"]
+    md = (out / "report.md").read_text()
+    assert "ROBE's is" in md and "Cold start to ready" in md
+    assert (out / "logs" / "robe.log").is_file()
+
+
 def test_cli_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
     argv = ["loadtest", "--serve", "robe=/nowhere", "--rates", "10", "--duration", "1"]
     assert main([*argv, "--out", str(tmp_path)]) == 2

@@ -7,13 +7,16 @@ import numpy as np
 import pytest
 
 from loadtest.client import Target
-from loadtest.runner import RateResult, RunConfig, run_rate
+from loadtest.runner import RateResult, RunConfig, merge, run_rate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-def http_server(delay_s: float, serial: bool, status: int = 200) -> Callable[[], Handler]:
-    """A keep-alive server answering every request after `delay_s` (one at a time if serial)."""
+def http_server(
+    delay_s: float, serial: bool, status: int = 200, idle_close_s: float = 60.0
+) -> Callable[[], Handler]:
+    """A keep-alive server answering every request after `delay_s` (one at a time if
+    serial) that closes connections idle for `idle_close_s`, as uvicorn does after 5 s."""
 
     def make() -> Handler:
         lock = asyncio.Lock()
@@ -21,7 +24,10 @@ def http_server(delay_s: float, serial: bool, status: int = 200) -> Callable[[],
         async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             try:
                 while True:
-                    head = await reader.readuntil(b"\r\n\r\n")
+                    try:
+                        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), idle_close_s)
+                    except TimeoutError:
+                        return
                     length = 0
                     for line in head.decode().split("\r\n"):
                         if line.lower().startswith("content-length:"):
@@ -100,6 +106,13 @@ def test_over_the_cap_is_dropped_and_counted():
     assert result.ok <= 5 * 2
 
 
+def test_idle_connections_closed_by_the_server_are_not_errors():
+    # a request every 100 ms, connections closed after 30 ms idle: every send finds
+    # its pooled connection closed by the server
+    result = run(http_server(0.0, serial=False, idle_close_s=0.03), RunConfig(10, 0.5))
+    assert result.errors == {} and result.ok == 5
+
+
 def test_errors_by_status_and_timeouts():
     bad = run(http_server(0.0, serial=False, status=503), RunConfig(rate=50, duration_s=0.2))
     assert bad.ok == 0 and bad.errors == {"503": 10}
@@ -116,6 +129,18 @@ def test_summary_has_exact_percentiles():
     assert s["p50_ms"] == pytest.approx(np.percentile(lat_ms, 50), abs=1e-3)
     assert s["p99_ms"] == pytest.approx(np.percentile(lat_ms, 99), abs=1e-3)
     assert s["scheduled"] == 50 and s["ok"] == 50 and s["errors"] == 0
+
+
+def test_merge_keeps_every_sample_and_count():
+    a = run(http_server(0.0, serial=False), RunConfig(rate=100, duration_s=0.2))
+    b = run(http_server(0.0, serial=False, status=503), RunConfig(rate=100, duration_s=0.1))
+    m = merge([a, b])
+    assert m.ok == 20 and m.errors == {"503": 10}
+    assert m.config.duration_s == pytest.approx(0.3) and m.summary()["scheduled"] == 30
+    assert m.responses == {"/recommend": {"200": 10, "503": 5}, "/score": {"200": 10, "503": 5}}
+    assert m.elapsed_s == pytest.approx(a.elapsed_s + b.elapsed_s)
+    with pytest.raises(ValueError, match="different rates"):
+        merge([a, run(http_server(0.0, serial=False), RunConfig(rate=50, duration_s=0.1))])
 
 
 @pytest.mark.parametrize(
