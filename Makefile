@@ -53,7 +53,7 @@ LOADTEST_ROOT ?= models/loadtest
 LOADTEST_ROWS ?= 20000
 LOADTEST_RATES ?= 50,100,150,200,250,300,350,400
 LOADTEST_DURATION ?= 12
-LOADTEST_ROUNDS ?= 3
+LOADTEST_ROUNDS ?= 4
 LOADTEST_P99_MS ?= 50
 LOADTEST_OUT ?= build/loadtest
 LOADTEST_ARGS ?=
@@ -68,3 +68,14 @@ loadtest: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache .hypothesis
+
+# Benchmarks: lookups and the whole model side by side, then the service on loopback.
+# Results go to bench/results/ and the tables in bench/README.md.
+BENCH_MACHINE ?= cpu-2core
+
+bench: setup
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/robe bench lookup --out bench/results/lookup-$(BENCH_MACHINE).json
+	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/robe bench model --out bench/results/model-$(BENCH_MACHINE).json
+	$(VENV)/bin/robe bench table bench/results/lookup-$(BENCH_MACHINE).json bench/results/model-$(BENCH_MACHINE).json --update bench/README.md
+	$(PY) -m service.default_model --root $(MODEL_ROOT) --full
+	$(VENV)/bin/robe bench service --model robe=$(MODEL_ROOT)/robe --model full=$(MODEL_ROOT)/full --out bench/service.json

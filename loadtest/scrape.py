@@ -51,6 +51,39 @@ def histogram(text: str, name: str, model: str) -> list[tuple[float, int]]:
     return sorted(buckets)
 
 
+def stage_totals(text: str, model: str) -> dict[str, tuple[float, int]]:
+    """robe_stage_duration_seconds as stage -> (seconds summed, observations)."""
+    sums = {
+        s.labels["stage"]: s.value
+        for s in samples(text, "robe_stage_duration_seconds_sum")
+        if s.labels.get("model") == model
+    }
+    counts = {
+        s.labels["stage"]: int(s.value)
+        for s in samples(text, "robe_stage_duration_seconds_count")
+        if s.labels.get("model") == model
+    }
+    return {stage: (sums[stage], counts.get(stage, 0)) for stage in sums}
+
+
+def histogram_total(text: str, name: str, model: str) -> tuple[float, int]:
+    """(sum, count) of histogram `name` for `model`."""
+    total = sum(s.value for s in samples(text, f"{name}_sum") if s.labels.get("model") == model)
+    count = sum(s.value for s in samples(text, f"{name}_count") if s.labels.get("model") == model)
+    return total, int(count)
+
+
+def stage_means_ms(
+    after: dict[str, tuple[float, int]], before: dict[str, tuple[float, int]]
+) -> dict[str, float | None]:
+    """Mean milliseconds per observation of each stage between two scrapes."""
+    out: dict[str, float | None] = {}
+    for stage, (total, count) in after.items():
+        t0, c0 = before.get(stage, (0.0, 0))
+        out[stage] = round((total - t0) / (count - c0) * 1000, 4) if count > c0 else None
+    return out
+
+
 def per_bucket(cumulative: list[tuple[float, int]]) -> list[tuple[float, int]]:
     """Cumulative histogram buckets -> count in each bucket."""
     out, previous = [], 0

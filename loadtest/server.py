@@ -22,6 +22,8 @@ from types import TracebackType
 
 import psutil
 
+from robe.errors import RobeError
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -82,7 +84,7 @@ class Server:
         while time.perf_counter() < deadline:
             if self._proc.poll() is not None:
                 where = f" (log: {self.config.log})" if self.config.log else ""
-                raise RuntimeError(
+                raise RobeError(
                     f"robe serve for {self.config.name!r} exited with status "
                     f"{self._proc.returncode} before it was ready{where}"
                 )
@@ -95,7 +97,7 @@ class Server:
                 pass
             time.sleep(0.05)
         self.stop()
-        raise RuntimeError(
+        raise RobeError(
             f"robe serve for {self.config.name!r} was not ready "
             f"after {self.config.ready_timeout_s:.0f} s"
         )

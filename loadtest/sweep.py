@@ -91,6 +91,10 @@ class Subject:
     memory: list[tuple[int, int]] = field(default_factory=list)  # after each rate
     batches_before: list[tuple[float, int]] = field(default_factory=list)
     batch_rows: list[tuple[float, int]] = field(default_factory=list)
+    stages_before: dict[str, tuple[float, int]] = field(default_factory=dict)
+    stage_ms: dict[str, float | None] = field(default_factory=dict)
+    rows_before: tuple[float, int] = (0.0, 0)
+    mean_batch_rows: float | None = None
 
     @property
     def name(self) -> str:
@@ -103,6 +107,8 @@ class Subject:
             info=self.info,
             sweep=tuple(self.results),
             batch_rows=tuple(self.batch_rows),
+            stage_ms=dict(self.stage_ms),
+            mean_batch_rows=self.mean_batch_rows,
         )
         if self.server is None or self.rss_ready is None:
             return run
@@ -144,7 +150,10 @@ async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
         if config.warmup_s > 0:
             warm = config.run_config(min(config.rates), config.warmup_s)
             await run_rate(s.target, s.requests, warm)
-        s.batches_before = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
+        text = scrape.fetch(s.url)
+        s.batches_before = scrape.histogram(text, "robe_batch_rows", s.name)
+        s.stages_before = scrape.stage_totals(text, s.name)
+        s.rows_before = scrape.histogram_total(text, "robe_batch_rows", s.name)
     first = True
     turn = 0
     for rate in config.rates:
@@ -172,8 +181,13 @@ async def sweep(subjects: list[Subject], config: SweepConfig) -> None:
                 result.error_count,
             )
     for s in subjects:
-        after = scrape.histogram(scrape.fetch(s.url), "robe_batch_rows", s.name)
+        text = scrape.fetch(s.url)
+        after = scrape.histogram(text, "robe_batch_rows", s.name)
         s.batch_rows = scrape.per_bucket(scrape.difference(after, s.batches_before))
+        s.stage_ms = scrape.stage_means_ms(scrape.stage_totals(text, s.name), s.stages_before)
+        rows, batches = scrape.histogram_total(text, "robe_batch_rows", s.name)
+        if batches > s.rows_before[1]:
+            s.mean_batch_rows = (rows - s.rows_before[0]) / (batches - s.rows_before[1])
 
 
 def _fmt(x: float | None) -> str:

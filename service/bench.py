@@ -47,7 +47,7 @@ class BenchConfig:
     seconds: float = 3.0
     warmup_seconds: float = 0.5
     concurrency: tuple[int, ...] = CONCURRENCY
-    max_batch_rows: int = 1024
+    max_batch_rows: int = 256
     max_wait_ms: float = 2.0
     readme: Path | None = None
     rounds: int = 2

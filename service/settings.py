@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     batching: bool = Field(default=True, description="coalesce requests into row batches")
-    max_batch_rows: int = Field(default=1024, ge=1, description="a batch closes at this many rows")
+    max_batch_rows: int = Field(default=256, ge=1, description="a batch closes at this many rows")
     max_wait_ms: float = Field(
         default=2.0, ge=0, description="... or this long after its first row"
     )

@@ -1,87 +1,161 @@
-"""`robe bench service` (other benchmarks register beside it)."""
+"""`robe bench lookup`, `model`, `table` (and `service`, from robe.cli.bench_service)."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from robe.errors import RobeError
+from robe.cli import bench_service
 
-DEFAULT_MODELS = ("robe=models/default/robe", "full=models/default/full")
+
+def _csv(kind: type = str) -> Any:
+    def parse(text: str) -> tuple[Any, ...]:
+        try:
+            return tuple(kind(x) for x in text.split(",") if x)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a comma-separated list: {text!r}") from None
+
+    return parse
 
 
 def register(sub: Any) -> None:
-    bench = sub.add_parser("bench", help="benchmarks that write JSON results")
+    from robe.bench.names import EMBEDDINGS, EXTRA_IMPLS, ID_KINDS, IMPLS, PASSES, SHAPES
+
+    bench = sub.add_parser("bench", help="benchmarks (results as JSON)")
     bench_sub = bench.add_subparsers(dest="bench_command", required=True, metavar="WHAT")
-    service = bench_sub.add_parser(
-        "service", help="HTTP load over loopback: batching on/off, runtimes, ceilings"
+
+    lookup = bench_sub.add_parser("lookup", help="ROBE lookups against plain tables")
+    lookup.add_argument("--out", type=Path, required=True, help="result JSON file")
+    lookup.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    lookup.add_argument("--shapes", type=_csv(), default=SHAPES, help=f"of {','.join(SHAPES)}")
+    lookup.add_argument("--batches", type=_csv(int), default=(256, 4096, 16384))
+    lookup.add_argument("--ids", type=_csv(), default=ID_KINDS, help=f"of {','.join(ID_KINDS)}")
+    lookup.add_argument("--passes", type=_csv(), default=PASSES, help=f"of {','.join(PASSES)}")
+    lookup.add_argument(
+        "--impls",
+        type=_csv(),
+        default=IMPLS,
+        help=f"of {','.join(IMPLS + EXTRA_IMPLS)} (default: all but {','.join(EXTRA_IMPLS)})",
     )
-    service.add_argument(
-        "--model",
-        action="append",
-        dest="models",
-        metavar="NAME=ARTIFACT",
-        help=f"models to load (default: {', '.join(DEFAULT_MODELS)}, those that exist)",
-    )
-    service.add_argument(
-        "--runtimes",
-        default="onnx,torchscript",
-        help="comma-separated backends (onnx, torchscript, aoti, eager)",
-    )
-    service.add_argument("--candidates", type=int, default=100, help="candidates per request")
-    service.add_argument("--seconds", type=float, default=3.0, help="measured seconds per case")
-    service.add_argument("--concurrency", default="1,16,64", help="comma-separated levels")
-    service.add_argument(
-        "--rounds",
+    lookup.add_argument("--repeats", type=int, default=10, help="timed calls per case (median)")
+    lookup.add_argument("--warmup", type=int, default=2)
+    lookup.add_argument(
+        "--burst",
         type=int,
-        default=2,
-        help="runs per configuration; the best is kept (shared machines)",
+        default=5,
+        help="timed calls per turn, after an untimed one (1: strict alternation, caches cold)",
     )
-    service.add_argument("--max-batch-rows", type=int, default=1024)
-    service.add_argument("--max-wait-ms", type=float, default=2.0)
-    service.add_argument(
-        "--readme",
+    lookup.add_argument(
+        "--max-seconds-per-case",
+        type=float,
+        default=3.0,
+        help="fewer repeats (at least 3) for an impl slower than this allows",
+    )
+    lookup.add_argument(
+        "--compression",
+        type=float,
+        default=1000.0,
+        help="plain-table bytes over ROBE array bytes (default 1000)",
+    )
+    lookup.add_argument(
+        "--plain-budget-gb",
+        type=float,
+        default=3.0,
+        help="cap plain tables to fit this many GiB (default 3: twice that, with FBGEMM's "
+        "copy, fits beside other work on a 24 GiB machine)",
+    )
+    lookup.set_defaults(handler=run_lookup)
+
+    model = bench_sub.add_parser("model", help="whole-DLRM forward rows/s per runtime")
+    model.add_argument("--out", type=Path, required=True, help="result JSON file")
+    model.add_argument("--device", default="cpu")
+    model.add_argument("--batch", type=int, default=4096)
+    model.add_argument("--compression", type=float, default=1000.0)
+    model.add_argument("--embeddings", type=_csv(), default=EMBEDDINGS)
+    model.add_argument(
+        "--runtimes",
+        type=_csv(),
+        default=("eager", "compiled"),
+        help="of eager,compiled (the export work adds more)",
+    )
+    model.add_argument("--repeats", type=int, default=10)
+    model.set_defaults(handler=run_model)
+
+    table = bench_sub.add_parser("table", help="print a result JSON as a markdown table")
+    table.add_argument("results", type=Path, nargs="+", help="result JSON files")
+    table.add_argument(
+        "--update",
         type=Path,
-        default=Path("bench/README.md"),
-        help="markdown file whose service table is rewritten",
+        default=None,
+        help="replace the text between the results markers of this file instead of printing",
     )
-    service.add_argument("--out", type=Path, required=True, help="JSON results file")
-    service.set_defaults(handler=run_service_bench)
+    table.set_defaults(handler=run_table)
+
+    bench_service.register(bench_sub)
 
 
-def run_service_bench(args: argparse.Namespace) -> int:
-    from service.bench import BenchConfig, run_bench
-    from service.settings import split_model_arg
+def _progress(case: dict[str, Any]) -> None:
+    fields = {k: v for k, v in case.items() if not k.endswith("_bytes")}
+    print(json.dumps(fields), file=sys.stderr, flush=True)
 
-    entries = args.models or [m for m in DEFAULT_MODELS if Path(m.split("=", 1)[1]).exists()]
-    if not entries:
-        raise RobeError("no model: give --model NAME=ARTIFACT (or run `make run` first)")
-    models = []
-    for entry in entries:
-        name, path = split_model_arg(entry)
-        if not Path(path).exists():
-            raise RobeError(f"--model {entry}: {path} does not exist")
-        models.append((name or Path(path).name, path))
-    runtimes = [r for r in args.runtimes.split(",") if r]
-    for r in runtimes:
-        if r not in ("onnx", "torchscript", "aoti", "eager"):
-            raise RobeError(f"--runtimes: unknown runtime {r!r}")
-    cfg = BenchConfig(
-        models=models,
-        runtimes=runtimes,
-        out=args.out,
-        candidates=args.candidates,
-        seconds=args.seconds,
-        concurrency=tuple(int(c) for c in args.concurrency.split(",")),
-        rounds=args.rounds,
-        max_batch_rows=args.max_batch_rows,
-        max_wait_ms=args.max_wait_ms,
-        readme=args.readme,
-        log=lambda line: print(line, flush=True),
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
+
+
+def run_lookup(args: argparse.Namespace) -> int:
+    from robe.bench.lookup import LookupBenchConfig, run
+
+    config = LookupBenchConfig(
+        shapes=args.shapes,
+        batches=args.batches,
+        ids=args.ids,
+        passes=args.passes,
+        impls=args.impls,
+        device=args.device,
+        repeats=args.repeats,
+        warmup=args.warmup,
+        burst=args.burst,
+        max_seconds_per_case=args.max_seconds_per_case,
+        compression=args.compression,
+        plain_budget_bytes=int(args.plain_budget_gb * 2**30),
     )
-    result = run_bench(cfg)
-    for name, check in result["checks"].items():
-        print(f"{name}: limit {result['limit_rps'][name]:.0f} rps, {check}", flush=True)
-    print(f"wrote {args.out}" + (f" and {args.readme}" if args.readme else ""))
+    _write(args.out, run(config, _progress))
+    return 0
+
+
+def run_model(args: argparse.Namespace) -> int:
+    from robe.bench.model import ModelBenchConfig, run
+
+    config = ModelBenchConfig(
+        batch=args.batch,
+        compression=args.compression,
+        embeddings=args.embeddings,
+        runtimes=args.runtimes,
+        device=args.device,
+        repeats=args.repeats,
+    )
+    _write(args.out, run(config, _progress))
+    return 0
+
+
+def run_table(args: argparse.Namespace) -> int:
+    from robe.bench.report import render, replace_between_markers
+
+    parts = []
+    for path in args.results:
+        try:
+            result = json.loads(path.read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{path} is not JSON: {exc}") from None
+        parts.append(f"### {path.name}\n\n{render(result)}")
+    text = "\n".join(parts)
+    if args.update is None:
+        print(text)
+    else:
+        args.update.write_text(replace_between_markers(args.update.read_text(), text))
     return 0

@@ -11,7 +11,7 @@ from robe.metrics import auc, logloss
 from robe.model import DLRM
 from robe.train.batches import RowTensors
 
-EVAL_BATCH = 16384
+EVAL_BATCH = 4096  # bounds activation memory at the terabyte preset
 
 
 @torch.no_grad()

@@ -19,6 +19,7 @@ from loadtest.runner import RunConfig, encode_calls, run_rate
 from loadtest.server import Server, ServerConfig
 from loadtest.traffic import Traffic, TrafficConfig
 from robe.cli.main import main
+from robe.errors import RobeError
 from tests.service.conftest import NUM_ITEMS, make_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -118,3 +119,11 @@ def test_cli_refuses_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "/nowhere does not exist" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main(["loadtest", "--url", "http://x", "--rates", "0", "--duration", "1", "--out", "o"])
+
+
+def test_a_server_that_cannot_start_is_one_clear_error(tmp_path: Path):
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{}")
+    with pytest.raises(RobeError, match="exited with status 2 before it was ready"):
+        Server(ServerConfig("bad", tmp_path / "bad", log=tmp_path / "bad.log")).start()
+    assert (tmp_path / "bad.log").read_text()

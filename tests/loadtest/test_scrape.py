@@ -1,5 +1,7 @@
 """Parsing /metrics as the service's own Metrics writes it."""
 
+import pytest
+
 from loadtest import scrape
 from service.metrics import Metrics
 
@@ -13,6 +15,10 @@ def exposition() -> str:
     m.requests.labels("", "/metrics", "200").inc()
     for rows in (1, 3, 3, 100, 5000):
         m.batch_rows.labels("robe").observe(rows)
+    for seconds in (0.001, 0.003):
+        m.stage_duration.labels("robe", "inference").observe(seconds)
+    m.stage_duration.labels("robe", "parse").observe(0.0005)
+    m.stage_duration.labels("full", "parse").observe(9.0)
     return m.exposition().decode()
 
 
@@ -25,6 +31,18 @@ def test_request_counts_by_model():
     everything = scrape.request_counts(text)
     assert everything["/recommend"] == {"200": 12, "503": 2}
     assert everything["/metrics"] == {"200": 1}
+
+
+def test_stage_means_and_histogram_totals():
+    text = exposition()
+    totals = scrape.stage_totals(text, "robe")
+    seconds, count = totals["inference"]
+    assert seconds == pytest.approx(0.004) and count == 2
+    means = scrape.stage_means_ms(totals, {"inference": (0.001, 1)})
+    assert means["inference"] == pytest.approx(3.0)
+    assert means["parse"] == pytest.approx(0.5)
+    assert scrape.stage_means_ms(totals, totals)["parse"] is None  # nothing in between
+    assert scrape.histogram_total(text, "robe_batch_rows", "robe") == (5107.0, 5)
 
 
 def test_histogram_buckets_and_differences():

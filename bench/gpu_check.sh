@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# The device check for the ROBE kernels, as one script: the CUDA kernel tests, then
+# `robe bench lookup` and `robe bench model` on the device, JSON under bench/results/,
+# and the markdown tables printed at the end.
+#
+#   bench/gpu_check.sh                       # on a GPU machine (DEVICE=cuda)
+#   DEVICE=cpu QUICK=1 bench/gpu_check.sh    # the same path on CPU, small, here
+#
+# PYTHON picks the interpreter (default .venv/bin/python, else python3); it needs the
+# project's dependencies, with a CUDA torch and triton on a GPU machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+PYTHON=${PYTHON:-$([ -x .venv/bin/python ] && echo .venv/bin/python || echo python3)}
+DEVICE=${DEVICE:-cuda}
+OUT_DIR=${OUT_DIR:-bench/results}
+if [ "$DEVICE" = cuda ]; then
+  TAG=${TAG:-$("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0).split()[1].lower())')}
+  # An 80 GB GPU holds the plain tables twice (ours and FBGEMM's copy) at this cap.
+  LOOKUP_ARGS=${LOOKUP_ARGS:---plain-budget-gb 24}
+else
+  TAG=${TAG:-cpu-check}
+  LOOKUP_ARGS=${LOOKUP_ARGS:-}
+fi
+MODEL_ARGS=${MODEL_ARGS:-}
+if [ -n "${QUICK:-}" ]; then
+  LOOKUP_ARGS="$LOOKUP_ARGS --shapes criteo-kaggle --batches 256 --ids zipf --repeats 3 --plain-budget-gb 0.25"
+  MODEL_ARGS="$MODEL_ARGS --batch 256 --embeddings robe --runtimes eager --repeats 3"
+fi
+mkdir -p "$OUT_DIR"
+
+echo "== kernel tests ($DEVICE)"
+"$PYTHON" -m pytest tests/robe/ops -q -p no:cacheprovider -o addopts=-ra
+
+echo "== robe bench lookup --device $DEVICE"
+# shellcheck disable=SC2086  # the ARGS are word lists on purpose
+"$PYTHON" -m robe.cli.main bench lookup --device "$DEVICE" \
+  --out "$OUT_DIR/lookup-$TAG.json" $LOOKUP_ARGS
+
+echo "== robe bench model --device $DEVICE"
+# shellcheck disable=SC2086
+"$PYTHON" -m robe.cli.main bench model --device "$DEVICE" \
+  --out "$OUT_DIR/model-$TAG.json" $MODEL_ARGS
+
+"$PYTHON" -m robe.cli.main bench table "$OUT_DIR/lookup-$TAG.json" "$OUT_DIR/model-$TAG.json"

@@ -1,0 +1,1 @@
+"""Benchmarks: the ROBE lookup against plain tables (`lookup`), the whole DLRM (`model`)."""

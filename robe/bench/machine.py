@@ -1,0 +1,65 @@
+"""A description of the machine a benchmark ran on, stored with its results."""
+
+from __future__ import annotations
+
+import os
+import platform
+from importlib import metadata
+from typing import Any
+
+import torch
+
+_ENV = ("OMP_WAIT_POLICY", "OMP_NUM_THREADS", "GOMP_SPINCOUNT", "NUMBA_NUM_THREADS")
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_bytes() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return 0
+
+
+def _version(package: str) -> str | None:
+    try:
+        return metadata.version(package)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def describe(device: str) -> dict[str, Any]:
+    """CPU, cores, memory, GPU (when `device` is cuda) and the versions that matter."""
+    info: dict[str, Any] = {
+        "cpu": _cpu_model(),
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "memory_bytes": _memory_bytes(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "numba": _version("numba"),
+        "fbgemm_gpu": _version("fbgemm-gpu-cpu") or _version("fbgemm-gpu"),
+        "triton": _version("triton"),
+        "device": device,
+        # OpenMP threads that spin after a torch op steal the core from whatever runs
+        # next on a small machine; how they wait changes results, so it is recorded.
+        "env": {k: os.environ[k] for k in _ENV if k in os.environ},
+    }
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    if load is not None:
+        info["load_average_at_start"] = [round(x, 2) for x in load]
+    summary = info.get("gpu") or f"{info['cpu']} ({info['cpu_cores']} cores)"
+    info["description"] = f"{summary}, torch {torch.__version__}"
+    return info

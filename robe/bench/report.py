@@ -1,0 +1,111 @@
+"""Markdown tables from benchmark JSON, so that bench/README.md quotes no hand-typed number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from robe.bench.names import EXTRA_IMPLS, IMPLS, PLAIN_IMPLS
+
+
+def _rate(x: float) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if x >= scale:
+            return f"{x / scale:.3g}{unit}"
+    return f"{x:.3g}"
+
+
+def _key(case: dict[str, Any]) -> tuple[Any, ...]:
+    return (case["device"], case["shape"], case["dim"], case["pass"], case["batch"], case["ids"])
+
+
+def ratio(
+    cases: list[dict[str, Any]], impl: str = "robe-fused", rate: str = "lookups_per_s"
+) -> float | None:
+    """`rate` of `impl` over the best plain-table impl's among `cases` (one setting)."""
+    mine = [c[rate] for c in cases if c["impl"] == impl and rate in c]
+    plain = [c[rate] for c in cases if c["impl"] in PLAIN_IMPLS and rate in c]
+    if not mine or not plain:
+        return None
+    return float(mine[0] / max(plain))
+
+
+def lookup_table(result: dict[str, Any]) -> str:
+    """One row per setting: lookups/s of every impl and robe-fused / best plain."""
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    for case in result["cases"]:
+        groups.setdefault(_key(case), []).append(case)
+    present = [i for i in IMPLS + EXTRA_IMPLS if any(c["impl"] == i for c in result["cases"])]
+    head = [
+        "device",
+        "shape",
+        "dim",
+        "pass",
+        "batch",
+        "ids",
+        *present,
+        "fused / best plain",
+        "same, by CPU time",
+    ]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    for key, cases in groups.items():
+        by_impl = {c["impl"]: c["lookups_per_s"] for c in cases}
+        cells = [str(k) for k in key] + [
+            _rate(by_impl[i]) if i in by_impl else "-" for i in present
+        ]
+        r = ratio(cases)
+        cells.append("-" if r is None else f"**{r:.2f}x**")
+        r_cpu = ratio(cases, rate="lookups_per_cpu_s")
+        cells.append("-" if r_cpu is None else f"{r_cpu:.2f}x")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def model_table(result: dict[str, Any]) -> str:
+    head = ["device", "runtime", "embedding", "embedding bytes", "rows/s", "robe / full"]
+    lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+    rates = {
+        (c["device"], c["runtime"], c["embedding"]): c.get("rows_per_s") for c in result["cases"]
+    }
+    for c in result["cases"]:
+        rate = c.get("rows_per_s")
+        full = rates.get((c["device"], c["runtime"], "full"))
+        rel = f"{rate / full:.2f}x" if c["embedding"] == "robe" and rate and full else ""
+        shown = _rate(rate) if rate else f"error: {c.get('error', '?')[:60]}"
+        lines.append(
+            f"| {c['device']} | {c['runtime']} | {c['embedding']} | "
+            f"{c['embedding_bytes'] / 1e6:.1f} MB | {shown} | {rel} |"
+        )
+    return "\n".join(lines)
+
+
+def render(result: dict[str, Any]) -> str:
+    """The table for a lookup or a model result, with the machine it ran on."""
+    machine = result.get("machine", {}).get("description", "unknown machine")
+    is_model = bool(result["cases"]) and "runtime" in result["cases"][0]
+    table = model_table(result) if is_model else lookup_table(result)
+    extra = ""
+    if not is_model:
+        for shape in result.get("shapes", []):
+            if "plain_tables_capped_at_rows" in shape:
+                extra += (
+                    f"\n{shape['shape']}: plain tables capped at "
+                    f"{shape['plain_tables_capped_at_rows']:,} rows per table "
+                    f"({shape['plain_bytes_measured'] / 2**30:.1f} GiB of "
+                    f"{shape['full_plain_bytes'] / 2**30:.1f} GiB).\n"
+                )
+        for impl, why in result.get("skipped", {}).items():
+            extra += f"\n{impl} skipped: {why[:200]}\n"
+    return f"Machine: {machine}\n\n{table}\n{extra}"
+
+
+START_MARKER = "<!-- results:start (robe bench table --update) -->"
+END_MARKER = "<!-- results:end -->"
+
+
+def replace_between_markers(document: str, text: str) -> str:
+    """`document` with what lies between the results markers replaced by `text`."""
+    start, end = document.find(START_MARKER), document.find(END_MARKER)
+    if start < 0 or end < start:
+        raise ValueError(f"no {START_MARKER} ... {END_MARKER} section to update")
+    head = document[: start + len(START_MARKER)]
+    return f"{head}\n{text.strip()}\n{document[end:]}"

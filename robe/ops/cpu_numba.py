@@ -1,0 +1,530 @@
+"""Fused ROBE-Z lookup kernels for CPU, compiled by numba (LLVM ships inside llvmlite's
+wheel, so no system compiler is needed where this runs).
+
+Forward, per block of 64 bags: hash each (value, chunk) once into a small scratch of
+slot starts, prefetching the cache lines each start names, then sum the bags by reading
+`Z` contiguous array elements per start. Nothing larger than a block's starts is
+materialised (see robe.ops.prefetch for why the split pays).
+
+Backward in one thread is the same walk adding into the gradient. With several threads
+it is partitioned by array range, not by bag: each part scans the slot starts and adds
+only into its own range, so no two threads write one element, and every element gets
+its additions in the same order (bag order) whatever the split.
+
+Hash arithmetic (docs/hashing.md): h = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**56 is
+reduced mod P = 2**31 - 1 by folding (P is a Mersenne prime); `mod slots` goes through
+a float64 reciprocal with an exact integer correction (h < 2**31, so the quotient is
+off by at most one). Both give the reference's integers exactly.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numba
+import numpy as np
+import numpy.typing as npt
+import torch
+
+from robe.hashing import PRIME
+from robe.ops import threads
+from robe.ops.prefetch import prefetch
+
+_LIMB0 = (1 << 21) - 1
+_LIMB2 = (1 << 22) - 1
+SUPPORTED_DTYPES = (torch.float32, torch.float64)
+_BLOCK_BAGS = 64  # bags hashed (and prefetched) ahead of their sums: a few KB of scratch
+_PREFETCH_VALUES = 16  # how far ahead the backward pass prefetches what it will add into
+_PREFETCH_MIN_PART = 1 << 20  # elements of the gradient one backward part must exceed
+_SINGLES_BLOCK = 64  # values per pipelined block of _forward_singles
+
+
+@numba.njit(inline="always", cache=True)
+def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> int:
+    """Start slot of chunk `c` of key `x` in `table`; coeffs is [chunks, 5] (b, a0..a3)."""
+    h = (
+        coeffs[c, 0]
+        + coeffs[c, 1] * (x & _LIMB0)
+        + coeffs[c, 2] * ((x >> 21) & _LIMB0)
+        + coeffs[c, 3] * ((x >> 42) & _LIMB2)
+        + coeffs[c, 4] * table
+    )
+    h = (h & PRIME) + (h >> 31)
+    h = (h & PRIME) + (h >> 31)
+    if h >= PRIME:
+        h -= PRIME
+    r = h - np.int64(h * inv) * slots
+    if r < 0:
+        r += slots
+    elif r >= slots:
+        r -= slots
+    return r
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_value_per_bag(offsets: Any) -> bool:
+    """offsets == 0, 1, ..., N: every bag holds exactly one value."""
+    for j in range(offsets.shape[0]):  # noqa: SIM110 (numba compiles no generators)
+        if offsets[j] != j:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _valid_offsets(offsets: Any, num_values: int) -> bool:
+    if offsets.shape[0] == 0 or offsets[0] != 0 or offsets[-1] != num_values:
+        return False
+    for j in range(offsets.shape[0] - 1):  # noqa: SIM110 (numba compiles no generators)
+        if offsets[j + 1] < offsets[j]:
+            return False
+    return True
+
+
+@numba.njit(inline="always", cache=True)
+def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
+    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is unrolled."""
+    if chunk == 16:
+        if first:
+            for k in range(16):
+                out[bag, col + k] = weight[s + k]
+        else:
+            for k in range(16):
+                out[bag, col + k] += weight[s + k]
+    elif first:
+        for k in range(chunk):
+            out[bag, col + k] = weight[s + k]
+    else:
+        for k in range(chunk):
+            out[bag, col + k] += weight[s + k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward(
+    weight: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    nc = coeffs.shape[0]
+    starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
+    table = bag_lo % num_tables  # then counted, not divided, bag by bag
+    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+        v_base = offsets[b0]
+        if (offsets[b1] - v_base) * nc > starts.shape[0]:
+            starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
+        # Hash the block, prefetching both cache lines a chunk may span...
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                x = values[v]
+                for c in range(nc):
+                    s = _start(x, table, coeffs, c, slots, inv)
+                    starts[(v - v_base) * nc + c] = s
+                    prefetch(weight, s)
+                    prefetch(weight, s + chunk - 1)
+            table += 1
+            if table == num_tables:
+                table = 0
+        # ...then sum its bags, by which time the lines are arriving.
+        for bag in range(b0, b1):
+            v0 = offsets[bag]
+            v1 = offsets[bag + 1]
+            if v0 == v1:
+                out[bag, :] = 0
+            for v in range(v0, v1):
+                for c in range(nc):
+                    s = starts[(v - v_base) * nc + c]
+                    _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
+
+
+@numba.njit(inline="always", cache=True)
+def _hash_block(
+    values: Any,
+    v0: int,
+    n: int,
+    tables: Any,
+    coeffs: Any,
+    slots: int,
+    inv: float,
+    out: Any,
+    c: int = 0,
+) -> None:
+    """out[i] = start of chunk `c` of values[v0 + i] in tables[i]. A flat loop, which
+    LLVM vectorises (64-bit multiplies and float conversions are AVX-512 instructions)."""
+    b, a0, a1, a2, a3 = coeffs[c, 0], coeffs[c, 1], coeffs[c, 2], coeffs[c, 3], coeffs[c, 4]
+    for i in range(n):
+        x = values[v0 + i]
+        h = b + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
+        h += a3 * tables[i]
+        h = (h & PRIME) + (h >> 31)
+        h = (h & PRIME) + (h >> 31)
+        h = h - PRIME if h >= PRIME else h
+        r = h - np.int64(h * inv) * slots
+        r = r + slots if r < 0 else r
+        out[i] = r - slots if r >= slots else r
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward_one_chunk(
+    weight: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """_forward for dim == Z (Kaggle's 16 with the default Z): the block's hashes in one
+    vectorised loop, then its prefetches, then its sums. 1.3x less CPU time than
+    _forward at dim 16; with more chunks per value it measured slower, so _forward
+    keeps those."""
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    tables = np.empty(4 * _BLOCK_BAGS, np.int64)
+    starts = np.empty(4 * _BLOCK_BAGS, np.int64)
+    table = bag_lo % num_tables
+    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+        v_base = offsets[b0]
+        n = offsets[b1] - v_base
+        if n > tables.shape[0]:
+            tables = np.empty(n, np.int64)
+            starts = np.empty(n, np.int64)
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                tables[v - v_base] = table
+            table += 1
+            if table == num_tables:
+                table = 0
+        _hash_block(values, v_base, n, tables, coeffs, slots, inv, starts)
+        for i in range(n):
+            prefetch(weight, starts[i])
+            prefetch(weight, starts[i] + chunk - 1)
+        for bag in range(b0, b1):
+            v0 = offsets[bag]
+            v1 = offsets[bag + 1]
+            if v0 == v1:
+                out[bag, :] = 0
+            for v in range(v0, v1):
+                _gather(weight, starts[v - v_base], out, bag, 0, chunk, v == v0)
+
+
+@numba.njit(inline="always", cache=True)
+def _hash_singles(
+    values: Any,
+    b0: int,
+    n: int,
+    num_tables: int,
+    coeffs: Any,
+    slots: int,
+    inv: float,
+    tables: Any,
+    starts: Any,
+    weight: Any,
+    chunk: int,
+) -> None:
+    """starts[c, i] for the n one-value bags from b0, every chunk, with their lines
+    prefetched."""
+    table = b0 % num_tables
+    for i in range(n):
+        tables[i] = table
+        table += 1
+        if table == num_tables:
+            table = 0
+    for c in range(coeffs.shape[0]):
+        _hash_block(values, b0, n, tables, coeffs, slots, inv, starts[c], c)
+        for i in range(n):
+            prefetch(weight, starts[c, i])
+            prefetch(weight, starts[c, i] + chunk - 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _forward_singles(
+    weight: Any,
+    values: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """_forward when every bag holds exactly one value (offsets = 0..N, Criteo's case):
+    no bag walk at all. Blocks are software-pipelined: the next block is hashed (one
+    vectorised loop per chunk) and its lines prefetched before this block's Z-element
+    copies run, so the copies find their lines arriving even when the array is far
+    larger than the caches (the terabyte shape)."""
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    nc = coeffs.shape[0]
+    tables = np.empty(_SINGLES_BLOCK, np.int64)
+    starts = np.empty((2, nc, _SINGLES_BLOCK), np.int64)
+    n = min(_SINGLES_BLOCK, bag_hi - bag_lo)
+    _hash_singles(
+        values, bag_lo, n, num_tables, coeffs, slots, inv, tables, starts[0], weight, chunk
+    )
+    k = 0
+    for b0 in range(bag_lo, bag_hi, _SINGLES_BLOCK):
+        n = min(_SINGLES_BLOCK, bag_hi - b0)
+        nxt = b0 + _SINGLES_BLOCK
+        if nxt < bag_hi:
+            m = min(_SINGLES_BLOCK, bag_hi - nxt)
+            _hash_singles(
+                values,
+                nxt,
+                m,
+                num_tables,
+                coeffs,
+                slots,
+                inv,
+                tables,
+                starts[1 - k],
+                weight,
+                chunk,
+            )
+        cur = starts[k]
+        for c in range(nc):
+            col = c * chunk
+            if chunk == 16:
+                for i in range(n):
+                    s = cur[c, i]
+                    for z in range(16):
+                        out[b0 + i, col + z] = weight[s + z]
+            else:
+                for i in range(n):
+                    s = cur[c, i]
+                    for z in range(chunk):
+                        out[b0 + i, col + z] = weight[s + z]
+        k = 1 - k
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward_whole(
+    grad: Any,
+    values: Any,
+    offsets: Any,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """The backward pass in one thread: the forward's walk, adding instead of reading."""
+    out[:] = 0
+    slots = out.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    nc = coeffs.shape[0]
+    num_bags = offsets.shape[0] - 1
+    starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
+    table = 0
+    for b0 in range(0, num_bags, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, num_bags)
+        v_base = offsets[b0]
+        if (offsets[b1] - v_base) * nc > starts.shape[0]:
+            starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                x = values[v]
+                for c in range(nc):
+                    s = _start(x, table, coeffs, c, slots, inv)
+                    starts[(v - v_base) * nc + c] = s
+                    prefetch(out, s)
+                    prefetch(out, s + chunk - 1)
+            table += 1
+            if table == num_tables:
+                table = 0
+        for bag in range(b0, b1):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                for c in range(nc):
+                    s = starts[(v - v_base) * nc + c]
+                    col = c * chunk
+                    for k in range(chunk):
+                        out[s + k] += grad[bag, col + k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _slot_table(
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    array_slots: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    inv = 1.0 / array_slots
+    table = bag_lo % num_tables
+    for bag in range(bag_lo, bag_hi):
+        for v in range(offsets[bag], offsets[bag + 1]):
+            x = values[v]
+            for c in range(coeffs.shape[0]):
+                out[v, c] = _start(x, table, coeffs, c, array_slots, inv)
+        table += 1
+        if table == num_tables:
+            table = 0
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int, out: Any) -> None:
+    for i in range(lo, hi):
+        out[i] = 0
+    nc = starts.shape[1]
+    # Only a part too big for the caches gains: on a small array it measured slower.
+    n = starts.shape[0] if hi - lo > _PREFETCH_MIN_PART else 0
+    for bag in range(offsets.shape[0] - 1):
+        for v in range(offsets[bag], offsets[bag + 1]):
+            # Prefetch the targets of a value further on that land in this part.
+            ahead = v + _PREFETCH_VALUES
+            if ahead < n:
+                for c in range(nc):
+                    t = int(starts[ahead, c])
+                    if lo <= t < hi:
+                        prefetch(out, t)
+            for c in range(nc):
+                s = int(starts[v, c])
+                if s + chunk <= lo or s >= hi:
+                    continue
+                col = c * chunk - s
+                for i in range(max(s, lo), min(s + chunk, hi)):
+                    out[i] += grad[bag, col + i]
+
+
+def _check_layout(array_size: int, dim: int, chunk: int) -> None:
+    # Unchecked kernels: a layout that would index outside the array stops here.
+    if chunk <= 0 or dim % chunk:
+        raise ValueError(f"chunk Z={chunk} must be positive and divide dim {dim}")
+    if array_size < chunk:
+        raise ValueError(f"ROBE array size {array_size} is smaller than the chunk Z={chunk}")
+
+
+def _coeffs(coeffs: list[int], num_chunks: int) -> npt.NDArray[np.int64]:
+    """HashParams.coefficients as the kernels read them: [chunks, 5] of (b, a0, a1, a2, a3)."""
+    if len(coeffs) != 5 * num_chunks:
+        raise ValueError(f"{len(coeffs)} hash coefficients for {num_chunks} chunks (need 5 each)")
+    return np.asarray(coeffs, dtype=np.int64).reshape(num_chunks, 5)
+
+
+def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised CPU tensor whose memory numpy allocated: numpy asks Linux for
+    transparent huge pages on large arrays, so first touching a [4096*26, 128] output
+    faults 2 MB pages, not 4 KB ones (measured 3 ms against 14 ms to fill 54 MB)."""
+    np_dtype = np.float32 if dtype == torch.float32 else np.float64
+    return torch.from_numpy(np.empty(shape, dtype=np_dtype))
+
+
+def _np(t: torch.Tensor) -> Any:
+    return t.detach().contiguous().numpy()
+
+
+def _checked(values: torch.Tensor, offsets: torch.Tensor) -> tuple[Any, Any]:
+    vals, offs = _np(values), _np(offsets)
+    # The kernels run without bounds checks: a bad layout must stop here, not fault.
+    if not _valid_offsets(offs, vals.shape[0]):
+        raise ValueError(f"offsets must rise from 0 to the number of values ({vals.shape[0]})")
+    return vals, offs
+
+
+def lookup(
+    weight: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
+) -> torch.Tensor:
+    """Same contract as robe.ops.reference.lookup, for float32/float64 CPU tensors."""
+    _check_layout(weight.numel(), dim, chunk)
+    vals, offs = _checked(values, offsets)
+    out = _empty((offs.shape[0] - 1, dim), weight.dtype)
+    w, o = _np(weight), out.numpy()
+    co = _coeffs(coeffs, dim // chunk)
+    if offs.shape[0] == vals.shape[0] + 1 and _one_value_per_bag(offs):
+        threads.run_split(
+            out.shape[0],
+            vals.shape[0] * dim,
+            lambda lo, hi: _forward_singles(w, vals, lo, hi, num_tables, chunk, co, o),
+        )
+        return out
+    kernel = _forward_one_chunk if dim == chunk else _forward
+    threads.run_split(
+        out.shape[0],
+        vals.shape[0] * dim,
+        lambda lo, hi: kernel(w, vals, offs, lo, hi, num_tables, chunk, co, o),
+    )
+    return out
+
+
+def _slot_starts(
+    vals: Any,
+    offs: Any,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
+    dtype: type[np.integer[Any]],
+) -> Any:
+    out = np.empty((vals.shape[0], num_chunks), dtype=dtype)
+    co = _coeffs(coeffs, num_chunks)
+    threads.run_split(
+        offs.shape[0] - 1,
+        vals.shape[0] * num_chunks,
+        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, co, out),
+    )
+    return out
+
+
+def slots(
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    num_tables: int,
+    num_chunks: int,
+    array_slots: int,
+    coeffs: list[int],
+) -> torch.Tensor:
+    """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
+    vals, offs = _checked(values, offsets)
+    starts = _slot_starts(vals, offs, num_tables, num_chunks, array_slots, coeffs, np.int64)
+    return torch.from_numpy(starts)
+
+
+def lookup_backward(
+    grad: torch.Tensor,
+    values: torch.Tensor,
+    offsets: torch.Tensor,
+    array_size: int,
+    num_tables: int,
+    dim: int,
+    chunk: int,
+    coeffs: list[int],
+) -> torch.Tensor:
+    """Gradient of `lookup` with respect to the array, [array_size]."""
+    _check_layout(array_size, dim, chunk)
+    vals, offs = _checked(values, offsets)
+    out = _empty((array_size,), grad.dtype)
+    g, o = _np(grad), out.numpy()
+    work = array_size + vals.shape[0] * dim
+    if threads.num_parts(array_size, work, parts_per_thread=1) == 1:
+        _backward_whole(g, vals, offs, num_tables, chunk, _coeffs(coeffs, dim // chunk), o)
+        return out
+    # Several threads: each owns a range of the array and scans all slot starts (int32,
+    # the array is below 2**31 elements), [N, dim / Z], the one temporary.
+    starts = _slot_starts(
+        vals, offs, num_tables, dim // chunk, array_size - chunk + 1, coeffs, np.int32
+    )
+    threads.run_split(
+        array_size,
+        work,
+        lambda lo, hi: _backward(g, offs, starts, chunk, lo, hi, o),
+        parts_per_thread=1,
+    )
+    return out

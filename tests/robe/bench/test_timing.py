@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from robe.bench.timing import round_robin
+
+
+def test_every_call_is_timed_and_slow_ones_get_fewer_repeats() -> None:
+    counts = {"fast": 0, "slow": 0}
+
+    def fast() -> None:
+        counts["fast"] += 1
+
+    def slow() -> None:
+        counts["slow"] += 1
+        time.sleep(0.02)
+
+    timings = round_robin({"fast": fast, "slow": slow}, repeats=20, warmup=1, max_seconds=0.05)
+    assert timings["fast"].repeats == 20 and counts["fast"] == 21
+    assert timings["slow"].repeats == 3  # capped by the time budget, never below 3
+    assert timings["slow"].median_s >= 0.02 > timings["fast"].median_s
+
+
+def test_bad_repeats_are_refused() -> None:
+    with pytest.raises(ValueError, match="repeats=0"):
+        round_robin({}, repeats=0, warmup=0, max_seconds=1)
+
+
+def test_a_burst_times_consecutive_calls_after_an_untimed_one() -> None:
+    order: list[str] = []
+    calls = {"a": lambda: order.append("a"), "b": lambda: order.append("b")}
+    timings = round_robin(calls, repeats=6, warmup=1, max_seconds=60, burst=3)
+    assert timings["a"].repeats == timings["b"].repeats == 6
+    # warmup a, b; then per turn one untimed and three timed calls, turns alternating
+    assert order == ["a", "b"] + (["a"] * 4 + ["b"] * 4) * 2

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from robe.ops import cpu_numba, reference
+from tests.robe.ops.cases import Bags, adversarial, coeffs, one_value_per_bag, random_bags
+
+LAYOUTS = [(16, 16), (128, 16), (32, 8), (12, 3)]  # (dim, Z): the unrolled Z=16 and others
+CASES = [
+    adversarial(),
+    random_bags(0, rows=40, num_tables=26),
+    random_bags(1, rows=7, num_tables=2, max_len=9),
+    random_bags(2, rows=20, num_tables=26, max_len=12),  # blocks outgrow the scratch
+    one_value_per_bag(3, rows=1000, num_tables=26),  # many pipelined blocks, split parts
+    one_value_per_bag(4, rows=3, num_tables=5),  # one partial block
+]
+
+
+def _tables(bags: Bags) -> torch.Tensor:
+    return reference.bag_ids(bags.offsets, bags.values.numel()) % bags.num_tables
+
+
+@pytest.mark.parametrize("bags", CASES)
+@pytest.mark.parametrize("array_slots", [1, 2, 1000, 2**31 - 1])
+def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
+    got = cpu_numba.slots(bags.values, bags.offsets, bags.num_tables, 5, array_slots, coeffs(5))
+    want = reference.slots(bags.values, _tables(bags), 5, array_slots, coeffs(5))
+    assert got.dtype == torch.int64
+    assert torch.equal(got, want)
+
+
+@pytest.mark.parametrize("bags", CASES)
+@pytest.mark.parametrize(("dim", "chunk"), LAYOUTS)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torch.dtype) -> None:
+    weight = torch.randn(997, dtype=dtype)
+    args = (bags.values, bags.offsets, bags.num_tables, dim, chunk, coeffs(dim // chunk))
+    got = cpu_numba.lookup(weight, *args)
+    want = reference.lookup(weight, *args)
+    assert got.dtype == dtype
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("bags", CASES)
+@pytest.mark.parametrize(("dim", "chunk"), LAYOUTS)
+def test_backward_matches_reference(bags: Bags, dim: int, chunk: int) -> None:
+    grad = torch.randn(bags.offsets.numel() - 1, dim, dtype=torch.float64)
+    args = (bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk))
+    torch.testing.assert_close(
+        cpu_numba.lookup_backward(grad, *args), reference.lookup_backward(grad, *args)
+    )
+
+
+def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    from robe.ops import threads
+
+    bags = random_bags(2, rows=300, num_tables=26)
+    weight = torch.randn(5000, dtype=torch.float64)
+    grad = torch.randn(bags.offsets.numel() - 1, 32, dtype=torch.float64)
+    fwd = (bags.values, bags.offsets, bags.num_tables, 32, 16, coeffs(2))
+    bwd = (bags.values, bags.offsets, 5000, bags.num_tables, 32, 16, coeffs(2))
+    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
+    split = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
+    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1 << 60)
+    whole = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
+    assert torch.equal(split[0], whole[0])
+    assert torch.equal(split[1], whole[1])  # partitioned by array range: same sums, same order
+
+
+@pytest.mark.parametrize(
+    "offsets",
+    [[1, 2, 3], [0, 2, 1, 3], [0, 1, 2], [0, 1, 2, 4]],
+    ids=["start", "falls", "short", "long"],
+)
+def test_bad_offsets_raise_instead_of_reading_out_of_bounds(offsets: list[int]) -> None:
+    values = torch.arange(3, dtype=torch.int64)
+    with pytest.raises(ValueError, match="offsets"):
+        cpu_numba.lookup(torch.randn(64), values, torch.tensor(offsets), 1, 16, 16, coeffs(1))
+
+
+@pytest.mark.parametrize(("size", "dim", "chunk"), [(64, 16, 5), (8, 16, 16), (64, 16, 0)])
+def test_bad_layout_raises_instead_of_reading_out_of_bounds(
+    size: int, dim: int, chunk: int
+) -> None:
+    values = torch.arange(2, dtype=torch.int64)
+    offsets = torch.tensor([0, 1, 2])
+    with pytest.raises(ValueError, match="chunk"):
+        cpu_numba.lookup(torch.randn(size), values, offsets, 1, dim, chunk, coeffs(1))
+    with pytest.raises(ValueError, match="chunk"):
+        cpu_numba.lookup_backward(
+            torch.randn(2, dim), values, offsets, size, 1, dim, chunk, coeffs(1)
+        )
