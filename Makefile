@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup test lint bench clean run default-model loadtest
+.PHONY: setup test lint bench clean run default-model loadtest prometheus up
 
 setup: $(VENV)/.installed
 
@@ -14,13 +14,23 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install --quiet -e ".[train,export,serve,loadtest,dev]"
 	touch $@
 
-test: setup
+test: setup prometheus
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Debian's prometheus, for tests/deploy (a real scrape of the live service)
+prometheus:
+	deploy/install-prometheus.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+# The service, Prometheus and Grafana (http://localhost:3000); see docs/deploy.md
+up:
+	docker compose up --build
 
 # Serve the default model on 127.0.0.1:8000, building it first when it is missing
 # (synthetic data, train, export: a few minutes, with progress).
