@@ -126,24 +126,25 @@ def _staging(out: Path, force: bool) -> Path:
     return staging
 
 
+def write_format(fmt: str, model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
+    """Write one format's file(s) into `directory`; returns its manifest entry."""
+    if fmt == "onnx":
+        from model_export.onnx_export import export_onnx
+
+        return export_onnx(model, spec, directory)
+    if fmt == "torchscript":
+        from model_export.torchscript_export import export_torchscript
+
+        return export_torchscript(model, spec, directory)
+    from model_export.aoti_export import export_aoti
+
+    return export_aoti(model, spec, directory)
+
+
 def _write_formats(
     model: DLRM, spec: ModelSpec, directory: Path, formats: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for fmt in formats:
-        if fmt == "onnx":
-            from model_export.onnx_export import export_onnx
-
-            out[fmt] = export_onnx(model, spec, directory)
-        elif fmt == "torchscript":
-            from model_export.torchscript_export import export_torchscript
-
-            out[fmt] = export_torchscript(model, spec, directory)
-        else:
-            from model_export.aoti_export import export_aoti
-
-            out[fmt] = export_aoti(model, spec, directory)
-    return out
+    return {fmt: write_format(fmt, model, spec, directory) for fmt in formats}
 
 
 def export_artifact(request: ExportRequest) -> Manifest:

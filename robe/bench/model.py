@@ -1,39 +1,75 @@
 """`robe bench model`: whole-DLRM forward rows/s, ROBE against plain tables, per runtime.
 
-A runtime is a name and a function that turns an eval-mode DLRM into a callable; the
-export work adds TorchScript, ONNX Runtime and AOTInductor by adding to `RUNTIMES`.
+A runtime is a name and a function that turns an eval-mode DLRM (with its spec and a
+scratch folder) into a callable: eager, `torch.compile`, and the three exported
+formats, each written by model_export and loaded by its runner as a server would.
 """
 
 from __future__ import annotations
 
 import gc
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
-from torch import nn
 
 from robe.bench import machine, timing
 from robe.bench.names import EMBEDDINGS
 from robe.bench.workload import make_ids
+from robe.checkpoint import ModelSpec
 from robe.embeddings import EmbeddingConfig, build_embeddings
 from robe.model import DLRM, get_preset
 from robe.schema import load_schema
 
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-Runtime = Callable[[nn.Module], Forward]
+Runtime = Callable[[DLRM, ModelSpec, Path], Forward]
 
 
-def _eager(model: nn.Module) -> Forward:
+def _eager(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
     return model
 
 
-def _compiled(model: nn.Module) -> Forward:
+def _compiled(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
     return torch.compile(model)
 
 
-RUNTIMES: dict[str, Runtime] = {"eager": _eager, "compiled": _compiled}
+def _exported(fmt: str) -> Runtime:
+    """Export to `fmt` in `workdir`, then load it with model_export's runner for it."""
+
+    def runtime(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
+        from model_export import runners
+        from model_export.artifact import write_format
+
+        device = next(model.parameters()).device.type
+        entry = write_format(fmt, model.cpu(), spec, workdir)
+        model.to(device)
+        path = workdir / entry["file"]
+        if fmt == "onnx":
+            provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
+            scorer = runners.load_onnx(path, providers=[provider])
+        elif fmt == "torchscript":
+            scorer = runners.load_torchscript(path, device=device)
+        else:
+            scorer = runners.load_aoti(path, entry=entry, device=device)
+
+        def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
+            return scorer(dense.cpu().numpy(), values.cpu().numpy(), offsets.cpu().numpy())
+
+        return forward
+
+    return runtime
+
+
+RUNTIMES: dict[str, Runtime] = {
+    "eager": _eager,
+    "compiled": _compiled,
+    "onnx": _exported("onnx"),
+    "torchscript": _exported("torchscript"),
+    "aoti": _exported("aoti"),
+}
 
 
 @dataclass(frozen=True)
@@ -61,7 +97,7 @@ class ModelBenchConfig:
             raise ValueError(f"batch {self.batch} must be positive")
 
 
-def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> DLRM:
+def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> tuple[DLRM, ModelSpec]:
     schema = load_schema(config.schema)
     preset = get_preset(config.preset)
     sizes = tuple(schema.table_sizes)
@@ -69,7 +105,8 @@ def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> DLRM:
         emb = EmbeddingConfig.robe_for_compression(sizes, schema.dim, config.compression)
     else:
         emb = EmbeddingConfig("full", schema.dim, sizes)
-    return DLRM(schema.num_dense, build_embeddings(emb), preset).to(device).eval()
+    model = DLRM(schema.num_dense, build_embeddings(emb), preset).to(device).eval()
+    return model, ModelSpec(schema, preset, emb)
 
 
 def run(
@@ -87,12 +124,15 @@ def run(
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     cases: list[dict[str, Any]] = []
     for kind in config.embeddings:
-        model = _model(config, kind, device)
+        model, spec = _model(config, kind, device)
         calls: dict[str, timing.Call] = {}
         errors: dict[str, str] = {}
+        scratch = tempfile.TemporaryDirectory(prefix="robe-bench-")
         for name in config.runtimes:
+            workdir = Path(scratch.name) / name
+            workdir.mkdir()
             try:
-                forward = RUNTIMES[name](model)
+                forward = RUNTIMES[name](model, spec, workdir)
                 with torch.inference_mode():
                     forward(dense, values, offsets)  # compiles, for runtimes that do
             except Exception as exc:  # a runtime missing here is a result, not a crash
@@ -126,6 +166,7 @@ def run(
             progress(case)
         del model, calls
         gc.collect()
+        scratch.cleanup()
     return {
         "machine": machine.describe(config.device),
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},

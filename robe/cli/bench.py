@@ -78,8 +78,8 @@ def register(sub: Any) -> None:
     model.add_argument(
         "--runtimes",
         type=_csv(),
-        default=("eager", "compiled"),
-        help="of eager,compiled (the export work adds more)",
+        default=("eager", "compiled", "onnx", "torchscript", "aoti"),
+        help="of eager,compiled,onnx,torchscript,aoti (default: all)",
     )
     model.add_argument("--repeats", type=int, default=10)
     model.set_defaults(handler=run_model)
