@@ -15,20 +15,19 @@ import numpy as np
 from robe.errors import RobeError
 from service.errors import ModelLoadError
 from service.rows import Dense, Keys, model_inputs
-from service.runtimes.base import Runtime, Scores
+from service.runtimes.base import Scores
+from service.runtimes.torch_common import TorchRuntime
 
 
 class IncompatiblePackageError(ModelLoadError):
     """A .pt2 built for another torch, device or platform (the server falls back)."""
 
 
-class AotiRuntime(Runtime):
+class AotiRuntime(TorchRuntime):
     backend = "aoti"
 
     def __init__(self, path: Path, device: str, entry: dict[str, Any], threads: int = 0) -> None:
-        import torch
-
-        import robe.ops  # noqa: F401
+        # No robe.ops import: the package holds plain ATen kernels and needs no registration.
         from model_export.runners import load_aoti
 
         if device == "cuda":
@@ -39,17 +38,11 @@ class AotiRuntime(Runtime):
                     "machine with CUDA)"
                 )
             path = path.parent / str(cuda["file"])
-        self.device = device
-        self.threads = threads
-        self._torch = torch
+        super().__init__(device, threads)
         try:
             self.score = load_aoti(path, entry=entry, device=device)
         except RobeError as exc:
             raise IncompatiblePackageError(str(exc)) from exc
-
-    def init_thread(self) -> None:
-        if self.threads:
-            self._torch.set_num_threads(self.threads)
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
         d, values, offsets = model_inputs(dense, keys)
