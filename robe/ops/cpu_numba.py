@@ -70,6 +70,39 @@ def _one_value_per_bag(offsets: Any) -> bool:
     return True
 
 
+@numba.njit(inline="always", cache=True)
+def _hash_bags(
+    values: Any,
+    offsets: Any,
+    b0: int,
+    b1: int,
+    table: int,
+    num_tables: int,
+    coeffs: Any,
+    slots: int,
+    inv: float,
+    starts: Any,
+    target: Any,
+    chunk: int,
+) -> int:
+    """Starts of every (value, chunk) of bags b0..b1 into `starts` (from values[offsets[b0]]
+    on), prefetching the lines of `target` each names; returns the next bag's table."""
+    nc = coeffs.shape[0]
+    v_base = offsets[b0]
+    for bag in range(b0, b1):
+        for v in range(offsets[bag], offsets[bag + 1]):
+            x = values[v]
+            for c in range(nc):
+                s = _start(x, table, coeffs, c, slots, inv)
+                starts[(v - v_base) * nc + c] = s
+                prefetch(target, s)
+                prefetch(target, s + chunk - 1)
+        table += 1
+        if table == num_tables:
+            table = 0
+    return table
+
+
 @numba.njit(cache=True, nogil=True)
 def _valid_offsets(offsets: Any, num_values: int) -> bool:
     if offsets.shape[0] == 0 or offsets[0] != 0 or offsets[-1] != num_values:
@@ -121,17 +154,9 @@ def _forward(
         if (offsets[b1] - v_base) * nc > starts.shape[0]:
             starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
         # Hash the block, prefetching both cache lines a chunk may span...
-        for bag in range(b0, b1):
-            for v in range(offsets[bag], offsets[bag + 1]):
-                x = values[v]
-                for c in range(nc):
-                    s = _start(x, table, coeffs, c, slots, inv)
-                    starts[(v - v_base) * nc + c] = s
-                    prefetch(weight, s)
-                    prefetch(weight, s + chunk - 1)
-            table += 1
-            if table == num_tables:
-                table = 0
+        table = _hash_bags(
+            values, offsets, b0, b1, table, num_tables, coeffs, slots, inv, starts, weight, chunk
+        )
         # ...then sum its bags, by which time the lines are arriving.
         for bag in range(b0, b1):
             v0 = offsets[bag]
@@ -330,17 +355,9 @@ def _backward_whole(
         v_base = offsets[b0]
         if (offsets[b1] - v_base) * nc > starts.shape[0]:
             starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
-        for bag in range(b0, b1):
-            for v in range(offsets[bag], offsets[bag + 1]):
-                x = values[v]
-                for c in range(nc):
-                    s = _start(x, table, coeffs, c, slots, inv)
-                    starts[(v - v_base) * nc + c] = s
-                    prefetch(out, s)
-                    prefetch(out, s + chunk - 1)
-            table += 1
-            if table == num_tables:
-                table = 0
+        table = _hash_bags(
+            values, offsets, b0, b1, table, num_tables, coeffs, slots, inv, starts, out, chunk
+        )
         for bag in range(b0, b1):
             for v in range(offsets[bag], offsets[bag + 1]):
                 for c in range(nc):
