@@ -17,6 +17,7 @@ from torch import nn
 
 import robe.ops  # noqa: F401  (registers torch.ops.robe)
 from robe.hashing import DEFAULT_SEED, HashParams, RobeLayout
+from robe.ops import reference
 
 EmbeddingKind = Literal["robe", "full"]
 BYTES_PER_PARAM = 4  # float32 everywhere
@@ -157,10 +158,7 @@ class FullEmbeddingCollection(EmbeddingCollection):
 
     def rows(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """Row of the concatenated matrix for every value, [N] int64."""
-        lengths = offsets[1:] - offsets[:-1]
-        bags = torch.arange(lengths.numel(), device=values.device)
-        tables = torch.repeat_interleave(bags, lengths, output_size=values.numel())
-        tables = tables % self.config.num_tables
+        tables = reference.bag_ids(offsets, values.numel()) % self.config.num_tables
         return torch.remainder(values, self.sizes[tables]) + self.starts[tables]
 
     def forward(self, values: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
