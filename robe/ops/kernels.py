@@ -11,15 +11,11 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable
 from types import ModuleType
 
 import torch
 
 from robe.ops import reference
-
-ForwardImpl = Callable[..., torch.Tensor]
-BackwardImpl = Callable[..., torch.Tensor]
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +59,7 @@ def fast_module(device: torch.device, dtype: torch.dtype) -> ModuleType | None:
     return module
 
 
-def _forward(
+def forward(
     weight: torch.Tensor,
     values: torch.Tensor,
     offsets: torch.Tensor,
@@ -77,7 +73,7 @@ def _forward(
     return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)
 
 
-def _backward(
+def backward(
     grad: torch.Tensor,
     values: torch.Tensor,
     offsets: torch.Tensor,
@@ -90,11 +86,3 @@ def _backward(
     module = fast_module(grad.device, grad.dtype)
     impl = reference.lookup_backward if module is None else module.lookup_backward
     return impl(grad, values, offsets, array_size, num_tables, dim, chunk, coeffs)
-
-
-def forward_impl(device: torch.device) -> ForwardImpl:
-    return _forward
-
-
-def backward_impl(device: torch.device) -> BackwardImpl:
-    return _backward

@@ -66,8 +66,8 @@ def lookup(
     chunk: int,
     coeffs: list[int],
 ) -> torch.Tensor:
-    impl = kernels.forward_impl(weight.device)
-    return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)
+    check_bags(values, offsets, num_tables)
+    return kernels.forward(weight, values, offsets, num_tables, dim, chunk, coeffs)
 
 
 @lookup.register_fake
@@ -94,8 +94,9 @@ def lookup_backward(
     chunk: int,
     coeffs: list[int],
 ) -> torch.Tensor:
-    impl = kernels.backward_impl(grad.device)
-    return impl(grad.contiguous(), values, offsets, array_size, num_tables, dim, chunk, coeffs)
+    return kernels.backward(
+        grad.contiguous(), values, offsets, array_size, num_tables, dim, chunk, coeffs
+    )
 
 
 @lookup_backward.register_fake
