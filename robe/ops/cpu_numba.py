@@ -28,6 +28,7 @@ import torch
 
 from robe.hashing import PRIME
 from robe.ops import threads
+from robe.ops.blocks import BLOCK, add_block, copy_block
 from robe.ops.prefetch import prefetch
 
 _LIMB0 = (1 << 21) - 1
@@ -59,15 +60,6 @@ def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> i
     elif r >= slots:
         r -= slots
     return r
-
-
-@numba.njit(cache=True, nogil=True)
-def _one_value_per_bag(offsets: Any) -> bool:
-    """offsets == 0, 1, ..., N: every bag holds exactly one value."""
-    for j in range(offsets.shape[0]):  # noqa: SIM110 (numba compiles no generators)
-        if offsets[j] != j:
-            return False
-    return True
 
 
 @numba.njit(inline="always", cache=True)
@@ -103,26 +95,36 @@ def _hash_bags(
     return table
 
 
+INVALID, BAGS, SINGLES = 0, 1, 2  # what _layout finds
+
+
 @numba.njit(cache=True, nogil=True)
-def _valid_offsets(offsets: Any, num_values: int) -> bool:
-    if offsets.shape[0] == 0 or offsets[0] != 0 or offsets[-1] != num_values:
-        return False
-    for j in range(offsets.shape[0] - 1):  # noqa: SIM110 (numba compiles no generators)
-        if offsets[j + 1] < offsets[j]:
-            return False
-    return True
+def _layout(offsets: Any, num_values: int) -> int:
+    """INVALID unless offsets rise from 0 to num_values; SINGLES when offsets == 0..N
+    (every bag holds one value, Criteo's layout); else BAGS. One pass without early
+    exits, so that LLVM vectorises it (it runs on every call)."""
+    n = offsets.shape[0]
+    if n == 0 or offsets[0] != 0 or offsets[-1] != num_values:
+        return INVALID
+    shortest = 1  # the extreme bag lengths (a min/max reduction vectorises best)
+    longest = 1
+    for j in range(n - 1):
+        length = offsets[j + 1] - offsets[j]
+        shortest = min(shortest, length)
+        longest = max(longest, length)
+    if shortest < 0:
+        return INVALID
+    return SINGLES if shortest == 1 and longest == 1 else BAGS
 
 
 @numba.njit(inline="always", cache=True)
 def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
-    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is unrolled."""
-    if chunk == 16:
+    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is one vector."""
+    if chunk == BLOCK:
         if first:
-            for k in range(16):
-                out[bag, col + k] = weight[s + k]
+            copy_block(out, (bag, col), weight, s)
         else:
-            for k in range(16):
-                out[bag, col + k] += weight[s + k]
+            add_block(out, (bag, col), weight, s)
     elif first:
         for k in range(chunk):
             out[bag, col + k] = weight[s + k]
@@ -243,6 +245,35 @@ def _forward_one_chunk(
                 _gather(weight, starts[v - v_base], out, bag, 0, chunk, v == v0)
 
 
+@numba.njit(cache=True, nogil=True)
+def _table_terms(coeffs: Any, num_tables: int, length: int) -> Any:
+    """terms[c, j] = b_c + a3_c * (j mod num_tables): the hash's constant and table terms
+    for value j of a batch-major run of one-value bags that starts at table 0."""
+    terms = np.empty((coeffs.shape[0], length), np.int64)
+    for c in range(coeffs.shape[0]):
+        for j in range(length):
+            terms[c, j] = coeffs[c, 0] + coeffs[c, 4] * (j % num_tables)
+    return terms
+
+
+@numba.njit(inline="always", cache=True)
+def _hash_run(
+    values: Any, v0: int, n: int, terms: Any, coeffs: Any, c: int, slots: int, inv: float, out: Any
+) -> None:
+    """out[i] = start of chunk `c` of values[v0 + i], whose table terms are terms[i]: the
+    flat loop of _hash_block with the table term read, not computed."""
+    a0, a1, a2 = coeffs[c, 1], coeffs[c, 2], coeffs[c, 3]
+    for i in range(n):
+        x = values[v0 + i]
+        h = terms[i] + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
+        h = (h & PRIME) + (h >> 31)
+        h = (h & PRIME) + (h >> 31)
+        h = h - PRIME if h >= PRIME else h
+        r = h - np.int64(h * inv) * slots
+        r = r + slots if r < 0 else r
+        out[i] = r - slots if r >= slots else r
+
+
 @numba.njit(inline="always", cache=True)
 def _hash_singles(
     values: Any,
@@ -252,21 +283,16 @@ def _hash_singles(
     coeffs: Any,
     slots: int,
     inv: float,
-    tables: Any,
+    terms: Any,
     starts: Any,
     weight: Any,
     chunk: int,
 ) -> None:
     """starts[c, i] for the n one-value bags from b0, every chunk, with their lines
     prefetched."""
-    table = b0 % num_tables
-    for i in range(n):
-        tables[i] = table
-        table += 1
-        if table == num_tables:
-            table = 0
+    first = b0 % num_tables
     for c in range(coeffs.shape[0]):
-        _hash_block(values, b0, n, tables, coeffs, slots, inv, starts[c], c)
+        _hash_run(values, b0, n, terms[c, first:], coeffs, c, slots, inv, starts[c])
         for i in range(n):
             prefetch(weight, starts[c, i])
             prefetch(weight, starts[c, i] + chunk - 1)
@@ -291,11 +317,11 @@ def _forward_singles(
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
     nc = coeffs.shape[0]
-    tables = np.empty(_SINGLES_BLOCK, np.int64)
+    terms = _table_terms(coeffs, num_tables, _SINGLES_BLOCK + num_tables)
     starts = np.empty((2, nc, _SINGLES_BLOCK), np.int64)
     n = min(_SINGLES_BLOCK, bag_hi - bag_lo)
     _hash_singles(
-        values, bag_lo, n, num_tables, coeffs, slots, inv, tables, starts[0], weight, chunk
+        values, bag_lo, n, num_tables, coeffs, slots, inv, terms, starts[0], weight, chunk
     )
     k = 0
     for b0 in range(bag_lo, bag_hi, _SINGLES_BLOCK):
@@ -311,7 +337,7 @@ def _forward_singles(
                 coeffs,
                 slots,
                 inv,
-                tables,
+                terms,
                 starts[1 - k],
                 weight,
                 chunk,
@@ -319,11 +345,9 @@ def _forward_singles(
         cur = starts[k]
         for c in range(nc):
             col = c * chunk
-            if chunk == 16:
+            if chunk == BLOCK:
                 for i in range(n):
-                    s = cur[c, i]
-                    for z in range(16):
-                        out[b0 + i, col + z] = weight[s + z]
+                    copy_block(out, (b0 + i, col), weight, cur[c, i])
             else:
                 for i in range(n):
                     s = cur[c, i]
@@ -363,8 +387,11 @@ def _backward_whole(
                 for c in range(nc):
                     s = starts[(v - v_base) * nc + c]
                     col = c * chunk
-                    for k in range(chunk):
-                        out[s + k] += grad[bag, col + k]
+                    if chunk == BLOCK:
+                        add_block(out, s, grad, (bag, col))
+                    else:
+                        for k in range(chunk):
+                            out[s + k] += grad[bag, col + k]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -442,12 +469,14 @@ def _np(t: torch.Tensor) -> Any:
     return t.detach().contiguous().numpy()
 
 
-def _checked(values: torch.Tensor, offsets: torch.Tensor) -> tuple[Any, Any]:
+def _checked(values: torch.Tensor, offsets: torch.Tensor) -> tuple[Any, Any, int]:
+    """values and offsets as numpy arrays, and their layout (BAGS or SINGLES)."""
     vals, offs = _np(values), _np(offsets)
+    layout = _layout(offs, vals.shape[0])
     # The kernels run without bounds checks: a bad layout must stop here, not fault.
-    if not _valid_offsets(offs, vals.shape[0]):
+    if layout == INVALID:
         raise ValueError(f"offsets must rise from 0 to the number of values ({vals.shape[0]})")
-    return vals, offs
+    return vals, offs, layout
 
 
 def lookup(
@@ -461,11 +490,11 @@ def lookup(
 ) -> torch.Tensor:
     """Same contract as robe.ops.reference.lookup, for float32/float64 CPU tensors."""
     _check_layout(weight.numel(), dim, chunk)
-    vals, offs = _checked(values, offsets)
+    vals, offs, layout = _checked(values, offsets)
     out = _empty((offs.shape[0] - 1, dim), weight.dtype)
     w, o = _np(weight), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
-    if offs.shape[0] == vals.shape[0] + 1 and _one_value_per_bag(offs):
+    if layout == SINGLES:
         threads.run_split(
             out.shape[0],
             vals.shape[0] * dim,
@@ -509,7 +538,7 @@ def slots(
     coeffs: list[int],
 ) -> torch.Tensor:
     """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
-    vals, offs = _checked(values, offsets)
+    vals, offs, _ = _checked(values, offsets)
     starts = _slot_starts(vals, offs, num_tables, num_chunks, array_slots, coeffs, np.int64)
     return torch.from_numpy(starts)
 
@@ -531,7 +560,7 @@ def lookup_backward(
     every start) measured 1.4x slower at Kaggle's shape and 3x slower at the terabyte
     shape on 2 cores; it is there for machines with more cores."""
     _check_layout(array_size, dim, chunk)
-    vals, offs = _checked(values, offsets)
+    vals, offs, _ = _checked(values, offsets)
     out = _empty((array_size,), grad.dtype)
     g, o = _np(grad), out.numpy()
     work = array_size + vals.shape[0] * dim

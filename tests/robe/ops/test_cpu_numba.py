@@ -91,3 +91,32 @@ def test_bad_layout_raises_instead_of_reading_out_of_bounds(
         cpu_numba.lookup_backward(
             torch.randn(2, dim), values, offsets, size, 1, dim, chunk, coeffs(1)
         )
+
+
+@pytest.mark.parametrize(
+    ("offsets", "layout"),
+    [
+        ([0, 1, 2, 3], cpu_numba.SINGLES),
+        ([0, 0, 2, 3], cpu_numba.BAGS),  # an empty bag and a bag of two
+        ([0, 1, 1, 3], cpu_numba.BAGS),
+        ([0, 2, 1, 3], cpu_numba.INVALID),
+        ([1, 2, 3], cpu_numba.INVALID),
+        ([0, 1, 2], cpu_numba.INVALID),
+        ([], cpu_numba.INVALID),
+    ],
+)
+def test_layout_finds_one_value_bags_only_when_every_bag_has_one(
+    offsets: list[int], layout: int
+) -> None:
+    assert cpu_numba._layout(torch.tensor(offsets, dtype=torch.int64).numpy(), 3) == layout
+
+
+def test_split_one_value_bags_match_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of the fast path start mid-row (bag_lo not a multiple of the table count)."""
+    from robe.ops import threads
+
+    bags = one_value_per_bag(5, rows=333, num_tables=26)
+    weight = torch.randn(5000)
+    args = (bags.values, bags.offsets, bags.num_tables, 128, 16, coeffs(8))
+    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
+    torch.testing.assert_close(cpu_numba.lookup(weight, *args), reference.lookup(weight, *args))
