@@ -41,6 +41,18 @@ _SINGLES_BLOCK = 64  # values per pipelined block of _forward_singles
 
 
 @numba.njit(inline="always", cache=True)
+def _reduce(h: int, slots: int, inv: float) -> int:
+    """(h mod P) mod slots for 0 <= h < 2**59, without a division: branch-free selects,
+    so that the loops calling it vectorise."""
+    h = (h & PRIME) + (h >> 31)
+    h = (h & PRIME) + (h >> 31)
+    h = h - PRIME if h >= PRIME else h
+    r = h - np.int64(h * inv) * slots
+    r = r + slots if r < 0 else r
+    return r - slots if r >= slots else r
+
+
+@numba.njit(inline="always", cache=True)
 def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> int:
     """Start slot of chunk `c` of key `x` in `table`; coeffs is [chunks, 5] (b, a0..a3)."""
     h = (
@@ -50,16 +62,7 @@ def _start(x: int, table: int, coeffs: Any, c: int, slots: int, inv: float) -> i
         + coeffs[c, 3] * ((x >> 42) & _LIMB2)
         + coeffs[c, 4] * table
     )
-    h = (h & PRIME) + (h >> 31)
-    h = (h & PRIME) + (h >> 31)
-    if h >= PRIME:
-        h -= PRIME
-    r = h - np.int64(h * inv) * slots
-    if r < 0:
-        r += slots
-    elif r >= slots:
-        r -= slots
-    return r
+    return _reduce(h, slots, inv)
 
 
 @numba.njit(inline="always", cache=True)
@@ -190,12 +193,7 @@ def _hash_block(
         x = values[v0 + i]
         h = b + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
         h += a3 * tables[i]
-        h = (h & PRIME) + (h >> 31)
-        h = (h & PRIME) + (h >> 31)
-        h = h - PRIME if h >= PRIME else h
-        r = h - np.int64(h * inv) * slots
-        r = r + slots if r < 0 else r
-        out[i] = r - slots if r >= slots else r
+        out[i] = _reduce(h, slots, inv)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -266,12 +264,7 @@ def _hash_run(
     for i in range(n):
         x = values[v0 + i]
         h = terms[i] + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
-        h = (h & PRIME) + (h >> 31)
-        h = (h & PRIME) + (h >> 31)
-        h = h - PRIME if h >= PRIME else h
-        r = h - np.int64(h * inv) * slots
-        r = r + slots if r < 0 else r
-        out[i] = r - slots if r >= slots else r
+        out[i] = _reduce(h, slots, inv)
 
 
 @numba.njit(inline="always", cache=True)
