@@ -35,6 +35,10 @@ from robe.model import DLRM
 
 OPSET = 20  # torch 2.13's exporter default: no version conversion of its graph
 EXTERNAL_DATA_SUFFIX = ".data"
+# The largest ROBE array whose Z-element windows (Z times its memory, computed when ONNX
+# Runtime loads the model) the export lays out for row gathers: the Kaggle preset at 1000x
+# (2.2 MB -> 35 MB) is, the terabyte preset's 96 MB array (1.5 GB of windows) is not.
+WINDOWS_MAX_BYTES = 256 << 20
 # Far enough below protobuf's 2 GiB that the rest of the model always fits beside it.
 EXTERNAL_DATA_THRESHOLD = 1 << 30
 _EMBEDDINGS = "embeddings"  # the value joining the lookup to the exported remainder
@@ -49,7 +53,10 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
     external = sum(w.nbytes for w in weights.values()) > EXTERNAL_DATA_THRESHOLD
     data_file = path.name + EXTERNAL_DATA_SUFFIX
     initializers = _initializers(weights, directory / data_file if external else None)
-    functions = robe_functions(OPSET) if spec.embedding.kind == "robe" else table_functions(OPSET)
+    if spec.embedding.kind == "robe":
+        functions = robe_functions(OPSET, windowed=_windowed(spec))
+    else:
+        functions = table_functions(OPSET)
     graph = _assemble(remainder.graph, spec, lookup, initializers)
     onnx_model = helper.make_model(
         graph,
@@ -72,6 +79,11 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
     if external:
         entry["data_file"] = data_file
     return entry
+
+
+def _windowed(spec: ModelSpec) -> bool:
+    c = spec.embedding
+    return c.robe_size * c.chunk * 4 <= WINDOWS_MAX_BYTES
 
 
 def _export_remainder(model: DLRM, spec: ModelSpec) -> onnx.ModelProto:

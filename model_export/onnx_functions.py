@@ -10,10 +10,11 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
 
-ONNX's BitShift is unsigned-only, so the int64 limbs are taken with Mod (whose integer
-result takes the divisor's sign, i.e. equals `x & (2**k - 1)` in two's complement) and
-Div of an exact multiple of 2**k, which is the arithmetic shift whatever the rounding.
-All products stay below 2**56, as in the spec.
+The graph is written for ONNX Runtime's CPU kernels, measured: its int64 Div and Mod
+divide element by element (~10 ns each), so the limbs are taken with BitwiseAnd and exact
+float64 scaling, the linear part of the hash is one int64 MatMul, and ROBE rows are
+gathered whole from a windows table computed at load (`RobeLookup`). All products stay
+below 2**56, as in the spec.
 """
 
 from __future__ import annotations
@@ -41,6 +42,14 @@ def _const(name: str, value: int | list[int]) -> NodeProto:
     if isinstance(value, list):
         return helper.make_node("Constant", [], [name], value_ints=value)
     return helper.make_node("Constant", [], [name], value_int=value)
+
+
+def _column(name: str, values: list[int] | list[float]) -> NodeProto:
+    """A [len, 1] constant: int64, or float64 when the values are floats."""
+    is_float = isinstance(values[0], float)
+    kind = TensorProto.DOUBLE if is_float else TensorProto.INT64
+    tensor = helper.make_tensor(name, kind, [len(values), 1], values)
+    return helper.make_node("Constant", [], [name], value=tensor)
 
 
 def _ref_const(name: str, attribute: str, *, ints: bool = False) -> NodeProto:
@@ -113,52 +122,66 @@ def bag_ids(opset: int) -> FunctionProto:
 
 
 def _limbs() -> list[NodeProto]:
-    """l0, l1, l2 of `values` (21, 21, 22 bits), as non-negative int64."""
-    nodes: list[NodeProto] = []
-    rest = "values"
-    for i, bits in enumerate(LIMB_BITS):
-        nodes.append(_const(f"base{i}", 1 << bits))
-        nodes.append(_node("Mod", [rest, f"base{i}"], [f"l{i}"], fmod=0))
-        if i < len(LIMB_BITS) - 1:
-            nodes.append(_node("Sub", [rest, f"l{i}"], [f"high{i}"]))
-            nodes.append(_node("Div", [f"high{i}", f"base{i}"], [f"rest{i}"]))
-            rest = f"rest{i}"
-    return nodes
+    """`limbs` [3, N]: l0, l1, l2 of `values` (21, 21, 22 bits), without an integer
+    division (ONNX Runtime's int64 Div and Mod cost ~10 ns an element; BitShift is
+    unsigned-only). Rows of [3, N] tensors, each step exact:
+
+    - wide = x & [2**21-1, 2**42-1, -1] = [l0, x mod 2**42, x];
+      narrow = x & [0, 2**21-1, 2**42-1];
+    - wide - narrow = [l0, l1 * 2**21, (x >> 42) * 2**42]: each at most 22 significant
+      bits, so exact as float64, and so is scaling it by [1, 2**-21, 2**-42];
+    - back to int64, & [2**21-1, 2**21-1, 2**22-1] makes the top limb non-negative.
+
+    Rows, not columns: ONNX Runtime broadcasts a [3, 1] operand over [1, N] in three
+    runs of N, but a [3] one over [N, 1] in N runs of 3, measured 4x slower."""
+    low = [(1 << sum(LIMB_BITS[: i + 1])) - 1 for i in range(len(LIMB_BITS))]
+    return [
+        _const("axis0", [0]),
+        _column("wide_masks", [low[0], low[1], -1]),
+        _column("narrow_masks", [0, low[0], low[1]]),
+        _column("scales", [2.0 ** -sum(LIMB_BITS[:i]) for i in range(len(LIMB_BITS))]),
+        _column("limb_masks", [(1 << bits) - 1 for bits in LIMB_BITS]),
+        _node("Unsqueeze", ["values", "axis0"], ["x"]),  # [1, N]
+        _node("BitwiseAnd", ["x", "wide_masks"], ["wide"]),  # [3, N]
+        _node("BitwiseAnd", ["x", "narrow_masks"], ["narrow"]),
+        _node("Sub", ["wide", "narrow"], ["shifted_up"]),
+        _node("Cast", ["shifted_up"], ["as_double"], to=TensorProto.DOUBLE),
+        _node("Mul", ["as_double", "scales"], ["scaled"]),
+        _node("Cast", ["scaled"], ["signed_limbs"], to=TensorProto.INT64),
+        _node("BitwiseAnd", ["signed_limbs", "limb_masks"], ["limbs"]),
+    ]
 
 
 def robe_slots(opset: int) -> FunctionProto:
-    """h[n, c] = (b_c + a0_c*l0 + a1_c*l1 + a2_c*l2 + a3_c*t) mod P; slot = h mod (m - Z + 1)."""
-    columns = ["b", "a0", "a1", "a2", "a3"]
+    """h[n, c] = (b_c + a0_c*l0 + a1_c*l1 + a2_c*l2 + a3_c*t) mod P; slot = h mod (m - Z + 1).
+
+    The linear part is one int64 MatMul of the coefficients ([C, 4]) with
+    [l0, l1, l2, t] ([4, N]): every product and sum stays below 2**59, so it is exact."""
     nodes = [
         _ref_const("num_tables", "num_tables"),
         _ref_const("chunk", "chunk"),
         _ref_const("coeffs", "coefficients", ints=True),
         _const("prime", PRIME),
         _const("step", 1),
-        _const("axis1", [1]),
         _const("rows_of_5", [-1, COEFFS_PER_CHUNK]),
-        _node("Reshape", ["coeffs", "rows_of_5"], ["table"]),  # [C, 5], one row per chunk
-        *[_const(f"col{i}", i) for i in range(len(columns))],
-        *[_node("Gather", ["table", f"col{i}"], [name], axis=1) for i, name in enumerate(columns)],
+        _const("first", [0]),
+        _const("second", [1]),
+        _const("past", [COEFFS_PER_CHUNK]),
+        _node("Reshape", ["coeffs", "rows_of_5"], ["table"]),  # [C, 5]: (b, a0, a1, a2, a3)
+        _node("Slice", ["table", "first", "second", "second"], ["b"]),  # [C, 1]
+        _node("Slice", ["table", "second", "past", "second"], ["a"]),  # [C, 4]
         _call(BAG_IDS, ["values", "offsets"], ["bags"], ()),
         _node("Mod", ["bags", "num_tables"], ["tables"], fmod=0),
         *_limbs(),
-        _node("Unsqueeze", ["tables", "axis1"], ["l3"]),
-        _node("Unsqueeze", ["l0", "axis1"], ["c0"]),
-        _node("Unsqueeze", ["l1", "axis1"], ["c1"]),
-        _node("Unsqueeze", ["l2", "axis1"], ["c2"]),
-        _node("Mul", ["c0", "a0"], ["t0"]),  # [N, 1] * [C] -> [N, C]
-        _node("Mul", ["c1", "a1"], ["t1"]),
-        _node("Mul", ["c2", "a2"], ["t2"]),
-        _node("Mul", ["l3", "a3"], ["t3"]),
-        _node("Add", ["t0", "b"], ["s0"]),
-        _node("Add", ["s0", "t1"], ["s1"]),
-        _node("Add", ["s1", "t2"], ["s2"]),
-        _node("Add", ["s2", "t3"], ["sum"]),
+        _node("Unsqueeze", ["tables", "axis0"], ["t"]),  # [1, N]
+        _node("Concat", ["limbs", "t"], ["features"], axis=0),  # [4, N]
+        _node("MatMul", ["a", "features"], ["linear"]),  # [C, N]
+        _node("Add", ["linear", "b"], ["sum"]),
         _node("Mod", ["sum", "prime"], ["hashed"], fmod=0),
         _node("Sub", ["array_size", "chunk"], ["last_start"]),
         _node("Add", ["last_start", "step"], ["num_slots"]),
-        _node("Mod", ["hashed", "num_slots"], ["slots"], fmod=0),
+        _node("Mod", ["hashed", "num_slots"], ["slots_by_chunk"], fmod=0),
+        _node("Transpose", ["slots_by_chunk"], ["slots"], perm=[1, 0]),  # [N, C]
     ]
     return _function(
         ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], nodes, ROBE_ATTRIBUTES, opset
@@ -196,23 +219,52 @@ def _bag_sum() -> list[NodeProto]:
     ]
 
 
-def robe_lookup(opset: int) -> FunctionProto:
+def _element_gather() -> list[NodeProto]:
+    """rows[n] = weight[slots[n, c] + z] for every chunk c and z < Z: one Gather of
+    [N, dim] element indices."""
+    return [
+        _const("axis2", [2]),
+        _node("Range", ["zero", "chunk", "step"], ["within"]),
+        _node("Unsqueeze", ["slots", "axis2"], ["starts"]),
+        _node("Add", ["starts", "within"], ["elements"]),
+        _node("Reshape", ["elements", "flat_shape"], ["index"]),
+        _node("Gather", ["weight", "index"], ["rows"], axis=0),
+    ]
+
+
+def _window_gather() -> list[NodeProto]:
+    """The same rows gathered whole from `windows` [slots, Z], windows[s] = weight[s:s+Z].
+
+    `windows` depends on the weight alone, so ONNX Runtime computes it once when the
+    session loads (constant folding) and each call gathers rows of Z floats, as plain
+    tables do, instead of Z single elements per chunk. It costs Z times the array's
+    memory, hence the export's size limit on this form."""
+    return [
+        _node("Sub", ["array_size", "chunk"], ["last_start"]),
+        _node("Add", ["last_start", "step"], ["num_slots"]),
+        _node("Range", ["zero", "num_slots", "step"], ["every_start"]),
+        _node("Unsqueeze", ["every_start", "axis1"], ["window_starts"]),  # [S, 1]
+        _node("Range", ["zero", "chunk", "step"], ["within"]),  # [Z]
+        _node("Add", ["window_starts", "within"], ["window_index"]),  # [S, Z]
+        _node("Gather", ["weight", "window_index"], ["windows"], axis=0),
+        _node("Gather", ["windows", "slots"], ["chunks"], axis=0),  # [N, C, Z]
+        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
+    ]
+
+
+def robe_lookup(opset: int, windowed: bool) -> FunctionProto:
+    """`RobeLookup`; `windowed` picks how the rows are gathered (same result)."""
     nodes = [
         _ref_const("dim", "dim"),
         _ref_const("chunk", "chunk"),
         _const("zero", 0),
         _const("step", 1),
-        _const("axis2", [2]),
         *_lookup_consts(),
+        _node("Unsqueeze", ["dim", "zero1"], ["dim1"]),
+        _node("Concat", ["minus1", "dim1"], ["flat_shape"], axis=0),  # [-1, dim]
         _node("Size", ["weight"], ["array_size"]),
         _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
-        _node("Range", ["zero", "chunk", "step"], ["within"]),
-        _node("Unsqueeze", ["slots", "axis2"], ["starts"]),
-        _node("Add", ["starts", "within"], ["elements"]),
-        _node("Unsqueeze", ["dim", "zero1"], ["dim1"]),
-        _node("Concat", ["minus1", "dim1"], ["index_shape"], axis=0),
-        _node("Reshape", ["elements", "index_shape"], ["index"]),
-        _node("Gather", ["weight", "index"], ["rows"], axis=0),
+        *(_window_gather() if windowed else _element_gather()),
         *_bag_sum(),
     ]
     return _function(
@@ -257,8 +309,8 @@ def table_lookup(opset: int) -> FunctionProto:
     )
 
 
-def robe_functions(opset: int) -> list[FunctionProto]:
-    return [bag_ids(opset), robe_slots(opset), robe_lookup(opset)]
+def robe_functions(opset: int, windowed: bool) -> list[FunctionProto]:
+    return [bag_ids(opset), robe_slots(opset), robe_lookup(opset, windowed)]
 
 
 def table_functions(opset: int) -> list[FunctionProto]:

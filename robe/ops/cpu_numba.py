@@ -47,7 +47,7 @@ def _reduce(h: int, slots: int, inv: float) -> int:
     h = (h & PRIME) + (h >> 31)
     h = (h & PRIME) + (h >> 31)
     h = h - PRIME if h >= PRIME else h
-    r = h - np.int64(h * inv) * slots
+    r = h - int(h * inv) * slots  # int(): truncation, as np.int64() would
     r = r + slots if r < 0 else r
     return r - slots if r >= slots else r
 
