@@ -51,7 +51,7 @@ run: default-model
 # reused; latency does not depend on how long they trained, so the default is small.
 LOADTEST_ROOT ?= models/loadtest
 LOADTEST_ROWS ?= 20000
-LOADTEST_RATES ?= 50,100,150,200,250,300,350,400
+LOADTEST_RATES ?= 100,200,300,400,500,600,700,800,900,1000
 LOADTEST_DURATION ?= 12
 LOADTEST_ROUNDS ?= 4
 LOADTEST_P99_MS ?= 50

@@ -33,9 +33,9 @@ class ModelRun:
     cold_start_s: float | None = None
 
 
-def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float | None:
-    """Sustained throughput at the target: the achieved RPS of the highest rate such that
-    it and every lower rate had no error and a p99 within the target.
+def knee(sweep: tuple[RateResult, ...], target_ms: float) -> RateResult | None:
+    """The highest rate such that it and every lower rate had no error and a p99 within
+    the target.
 
     A lucky rate above one that already missed the target does not count: on a shared
     machine a single point can pass by chance, a knee cannot.
@@ -45,8 +45,21 @@ def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float 
         p99 = r.percentile_ms(99.0)
         if r.error_count or p99 is None or p99 > target_ms:
             break
-        best = r.achieved_rps
+        best = r
     return best
+
+
+def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float | None:
+    """Sustained throughput at the target: the achieved RPS at the knee."""
+    k = knee(sweep, target_ms)
+    return None if k is None else k.achieved_rps
+
+
+def rate_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float | None:
+    """The offered rate at the knee: the step the models are compared by, since achieved
+    rates at one step differ by a few tenths of a request per second by chance."""
+    k = knee(sweep, target_ms)
+    return None if k is None else k.config.rate
 
 
 def machine() -> dict[str, Any]:
@@ -92,6 +105,8 @@ def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) 
             "rss_ready_bytes": run.rss_ready_bytes,
             "cold_start_s": None if run.cold_start_s is None else round(run.cold_start_s, 3),
             "rps_at_p99_target": _round(rps_at_p99_target(run.sweep, p99_target_ms)),
+            "rate_at_p99_target": rate_at_p99_target(run.sweep, p99_target_ms),
+            "highest_rate": max((r.config.rate for r in run.sweep), default=None),
             "batch_rows": [[le, n] for le, n in run.batch_rows],
             "stage_mean_ms": run.stage_ms,
             "mean_batch_rows": _round(run.mean_batch_rows),
@@ -155,18 +170,10 @@ def comparison(report: dict[str, Any]) -> list[str]:
             f"Cold start to ready: {rn} {r['cold_start_s']:.1f} s, {fn} {f['cold_start_s']:.1f} s."
         )
     target = report["p99_target_ms"]
-    rr, fr = r["rps_at_p99_target"], f["rps_at_p99_target"]
-    if rr is None and fr is None:
-        verdict = "neither model met the target at any rate measured"
-    elif rr is None:
-        verdict = "ROBE is SLOWER here (it met the target at no rate measured)"
-    elif fr is None or rr >= fr:
-        verdict = "ROBE sustains at least as much"
-    else:
-        verdict = "ROBE is SLOWER here"
     lines.append(
         f"Throughput at p99 <= {target:g} ms with no errors: "
-        f"{rn} {_rps(rr)}, {fn} {_rps(fr)}: {verdict}."
+        f"{rn} {_rps(r['rps_at_p99_target'])}, {fn} {_rps(f['rps_at_p99_target'])}: "
+        f"{_verdict(r, f)}."
     )
     slower = [
         (a["rate"], a["p99_ms"], b["p99_ms"])
@@ -178,6 +185,24 @@ def comparison(report: dict[str, Any]) -> list[str]:
         where = ", ".join(f"{rate:g} req/s ({a:.2f} vs {b:.2f} ms)" for rate, a, b in slower)
         lines.append(f"ROBE's p99 is higher than the baseline's at: {where}.")
     return lines
+
+
+def _verdict(robe: dict[str, Any], full: dict[str, Any]) -> str:
+    """ROBE against the baseline by the offered rate each sustained (the sweep's steps)."""
+    rr, fr = robe["rate_at_p99_target"], full["rate_at_p99_target"]
+    if rr is None and fr is None:
+        return "neither model met the target at any rate measured"
+    if rr is None:
+        return "ROBE is SLOWER here (it met the target at no rate measured)"
+    if fr is not None and rr < fr:
+        return f"ROBE is SLOWER here (it met the target up to {rr:g} req/s offered, vs {fr:g})"
+    if fr is not None and rr == fr:
+        verdict = f"ROBE sustains as much (both met the target up to {rr:g} req/s offered)"
+    else:
+        verdict = f"ROBE sustains more (up to {rr:g} req/s offered, vs {fr or 0:g})"
+    if rr == robe["highest_rate"]:
+        verdict += "; that is the sweep's highest rate, so the knee lies above it"
+    return verdict
 
 
 def markdown(report: dict[str, Any]) -> str:

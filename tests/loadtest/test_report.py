@@ -9,8 +9,10 @@ from loadtest.report import ModelRun, rps_at_p99_target
 from loadtest.runner import RateResult, RunConfig
 
 
-def point(rate: float, latency_ms: float, errors: dict[str, int] | None = None) -> RateResult:
-    n = int(rate)  # one second per rate
+def point(
+    rate: float, latency_ms: float, errors: dict[str, int] | None = None, replies: int = 0
+) -> RateResult:
+    n = replies or int(rate)  # one second per rate
     lat = np.full(n, latency_ms / 1000)
     if n > 100:
         lat[-1] = 3 * latency_ms / 1000  # a tail sample, beyond the p99
@@ -96,6 +98,23 @@ def test_slower_robe_is_said():
     assert any("higher than the baseline's at: 50 req/s" in line for line in lines)
     lines = report.comparison(report.build([slow, fast], 1.0, {}))
     assert any("neither model met the target" in line for line in lines)
+
+
+def test_models_are_compared_by_the_rate_they_sustained():
+    """Achieved rates at one step differ by chance; the verdict goes by the step."""
+    robe = run("robe", "robe", (point(50, 5), point(200, 8), point(400, 80)), 2_000_000, 1)
+    same = (point(50, 5), point(200, 8, replies=201), point(400, 80))  # one reply more
+    full = run("full", "full", same, 2_000_000_000, 2)
+    lines = report.comparison(report.build([robe, full], 10.0, {}))
+    assert any("ROBE sustains as much (both met the target up to 200 req/s" in x for x in lines)
+    r = report.build([robe, full], 100.0, {})
+    assert r["models"]["robe"]["rate_at_p99_target"] == 400
+    assert any("sweep's highest rate" in x for x in report.comparison(r))
+    lower = run("full", "full", (point(50, 5), point(200, 80)), 2_000_000_000, 2)
+    lines = report.comparison(report.build([robe, lower], 10.0, {}))
+    assert any("ROBE sustains more (up to 200 req/s offered, vs 50)" in x for x in lines)
+    lines = report.comparison(report.build([lower, robe], 10.0, {}))
+    assert not any("SLOWER" in x for x in lines)  # the pair is found by embedding, not order
 
 
 def test_plots_are_written(tmp_path: Path):
