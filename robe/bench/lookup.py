@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from robe.bench import machine, timing
+from robe.bench import heap, machine, timing
 from robe.bench.impls import (
     EmbeddingBagConcat,
     EmbeddingBagPerTable,
@@ -149,7 +149,7 @@ def run(
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
     result: dict[str, Any] = {
-        "machine": machine.describe(config.device),
+        "machine": {**machine.describe(config.device), "heap": heap.reuse_freed_memory()},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [
             "lookups_per_s = batch * tables / median seconds of one call (round-robin repeats)",

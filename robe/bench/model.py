@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from robe.bench import machine, timing
+from robe.bench import heap, machine, timing
 from robe.bench.names import EMBEDDINGS
 from robe.bench.workload import make_ids
 from robe.checkpoint import ModelSpec
@@ -168,7 +168,7 @@ def run(
         gc.collect()
         scratch.cleanup()
     return {
-        "machine": machine.describe(config.device),
+        "machine": {**machine.describe(config.device), "heap": heap.reuse_freed_memory()},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [f"ROBE at compression {config.compression:g}; Zipf ids; inference mode"],
         "cases": cases,

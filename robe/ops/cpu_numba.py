@@ -6,10 +6,9 @@ slot starts, prefetching the cache lines each start names, then sum the bags by 
 `Z` contiguous array elements per start. Nothing larger than a block's starts is
 materialised (see robe.ops.prefetch for why the split pays).
 
-Backward in one thread is the same walk adding into the gradient. With several threads
-it is partitioned by array range, not by bag: each part scans the slot starts and adds
-only into its own range, so no two threads write one element, and every element gets
-its additions in the same order (bag order) whatever the split.
+Backward is the same walk adding into the gradient; threads split the bags, each adding
+into a gradient of its own, summed at the end (for arrays small enough that the copies
+are cheap).
 
 Hash arithmetic (docs/hashing.md): h = b + a0*l0 + a1*l1 + a2*l2 + a3*t < 2**56 is
 reduced mod P = 2**31 - 1 by folding (P is a Mersenne prime); `mod slots` goes through
@@ -35,9 +34,11 @@ _LIMB0 = (1 << 21) - 1
 _LIMB2 = (1 << 22) - 1
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
 _BLOCK_BAGS = 64  # bags hashed (and prefetched) ahead of their sums: a few KB of scratch
-_PREFETCH_VALUES = 16  # how far ahead the backward pass prefetches what it will add into
-_PREFETCH_MIN_PART = 1 << 20  # elements of the gradient one backward part must exceed
-_SINGLES_BLOCK = 64  # values per pipelined block of _forward_singles
+PRIVATE_GRADIENT_MAX = 1 << 22  # array elements up to which backward threads add privately
+_SINGLES_RUN = 512  # values hashed per run of _forward_singles
+_SINGLES_AHEAD = 12  # how many values ahead its copies prefetch
+_WIDE_RUN = 256  # values hashed per run of _forward_singles_wide
+_WIDE_PREFETCH_LINES = 128  # cache lines _forward_singles_wide keeps requested ahead
 
 
 @numba.njit(inline="always", cache=True)
@@ -267,30 +268,6 @@ def _hash_run(
         out[i] = _reduce(h, slots, inv)
 
 
-@numba.njit(inline="always", cache=True)
-def _hash_singles(
-    values: Any,
-    b0: int,
-    n: int,
-    num_tables: int,
-    coeffs: Any,
-    slots: int,
-    inv: float,
-    terms: Any,
-    starts: Any,
-    weight: Any,
-    chunk: int,
-) -> None:
-    """starts[c, i] for the n one-value bags from b0, every chunk, with their lines
-    prefetched."""
-    first = b0 % num_tables
-    for c in range(coeffs.shape[0]):
-        _hash_run(values, b0, n, terms[c, first:], coeffs, c, slots, inv, starts[c])
-        for i in range(n):
-            prefetch(weight, starts[c, i])
-            prefetch(weight, starts[c, i] + chunk - 1)
-
-
 @numba.njit(cache=True, nogil=True)
 def _forward_singles(
     weight: Any,
@@ -302,73 +279,103 @@ def _forward_singles(
     coeffs: Any,
     out: Any,
 ) -> None:
-    """_forward when every bag holds exactly one value (offsets = 0..N, Criteo's case):
-    no bag walk at all. Blocks are software-pipelined: the next block is hashed (one
-    vectorised loop per chunk) and its lines prefetched before this block's Z-element
-    copies run, so the copies find their lines arriving even when the array is far
-    larger than the caches (the terabyte shape)."""
+    """_forward when every bag holds exactly one value (offsets = 0..N, Criteo's case)
+    and one chunk makes a row (dim == Z, the Kaggle shape): a run of values is hashed in
+    one vectorised loop, then copied, each copy prefetching the value _SINGLES_AHEAD
+    places on. Written for one chunk, not as _forward_singles_wide with nc = 1: the
+    chunk loop there cost 1.5x at this shape."""
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
-    nc = coeffs.shape[0]
-    terms = _table_terms(coeffs, num_tables, _SINGLES_BLOCK + num_tables)
-    starts = np.empty((2, nc, _SINGLES_BLOCK), np.int64)
-    n = min(_SINGLES_BLOCK, bag_hi - bag_lo)
-    _hash_singles(
-        values, bag_lo, n, num_tables, coeffs, slots, inv, terms, starts[0], weight, chunk
-    )
-    k = 0
-    for b0 in range(bag_lo, bag_hi, _SINGLES_BLOCK):
-        n = min(_SINGLES_BLOCK, bag_hi - b0)
-        nxt = b0 + _SINGLES_BLOCK
-        if nxt < bag_hi:
-            m = min(_SINGLES_BLOCK, bag_hi - nxt)
-            _hash_singles(
-                values,
-                nxt,
-                m,
-                num_tables,
-                coeffs,
-                slots,
-                inv,
-                terms,
-                starts[1 - k],
-                weight,
-                chunk,
-            )
-        cur = starts[k]
-        for c in range(nc):
-            col = c * chunk
-            if chunk == BLOCK:
-                for i in range(n):
-                    copy_block(out, (b0 + i, col), weight, cur[c, i])
-            else:
-                for i in range(n):
-                    s = cur[c, i]
-                    for z in range(chunk):
-                        out[b0 + i, col + z] = weight[s + z]
-        k = 1 - k
+    terms = _table_terms(coeffs, num_tables, _SINGLES_RUN + num_tables)
+    starts = np.empty(_SINGLES_RUN, np.int64)
+    for b0 in range(bag_lo, bag_hi, _SINGLES_RUN):
+        n = min(_SINGLES_RUN, bag_hi - b0)
+        _hash_run(values, b0, n, terms[0, b0 % num_tables :], coeffs, 0, slots, inv, starts)
+        ahead = min(_SINGLES_AHEAD, n)
+        for i in range(n - ahead):  # the loop is split so that it holds no branch
+            prefetch(weight, starts[i + ahead])
+            prefetch(weight, starts[i + ahead] + chunk - 1)
+            _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
+        for i in range(n - ahead, n):
+            _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
+
+
+@numba.njit(inline="always", cache=True)
+def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
+    """out[row, col:col+chunk] = weight[s:s+chunk]."""
+    if chunk == BLOCK:
+        copy_block(out, (row, col), weight, s)
+    else:
+        for z in range(chunk):
+            out[row, col + z] = weight[s + z]
+
+
+@numba.njit(inline="always", cache=True)
+def _prefetch_value(weight: Any, starts: Any, i: int, chunk: int) -> None:
+    """Ask for both cache lines of every chunk of value i (starts is [chunks, values])."""
+    for c in range(starts.shape[0]):
+        prefetch(weight, starts[c, i])
+        prefetch(weight, starts[c, i] + chunk - 1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _backward_whole(
-    grad: Any,
+def _forward_singles_wide(
+    weight: Any,
     values: Any,
-    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
     num_tables: int,
     chunk: int,
     coeffs: Any,
     out: Any,
 ) -> None:
-    """The backward pass in one thread: the forward's walk, adding instead of reading."""
+    """_forward_singles for several chunks per value (dim > Z, the terabyte shape's 8):
+    a run of values is hashed, every chunk, then copied with prefetches a fixed number
+    of cache lines ahead. Pipelining whole blocks, as _forward_singles does, puts
+    thousands of lines in flight at 16 per value, more than the CPU keeps track of:
+    measured 1.4x slower on the 96 MB terabyte-shape array."""
+    slots = weight.shape[0] - chunk + 1
+    inv = 1.0 / slots
+    nc = coeffs.shape[0]
+    terms = _table_terms(coeffs, num_tables, _WIDE_RUN + num_tables)
+    starts = np.empty((nc, _WIDE_RUN), np.int64)
+    ahead = max(1, _WIDE_PREFETCH_LINES // (2 * nc))
+    for b0 in range(bag_lo, bag_hi, _WIDE_RUN):
+        n = min(_WIDE_RUN, bag_hi - b0)
+        first = b0 % num_tables
+        for c in range(nc):
+            _hash_run(values, b0, n, terms[c, first:], coeffs, c, slots, inv, starts[c])
+        for i in range(min(ahead, n)):
+            _prefetch_value(weight, starts, i, chunk)
+        for i in range(n):
+            if i + ahead < n:
+                _prefetch_value(weight, starts, i + ahead, chunk)
+            for c in range(nc):
+                _copy_chunk(out, b0 + i, c * chunk, weight, starts[c, i], chunk)
+
+
+@numba.njit(cache=True, nogil=True)
+def _backward(
+    grad: Any,
+    values: Any,
+    offsets: Any,
+    bag_lo: int,
+    bag_hi: int,
+    num_tables: int,
+    chunk: int,
+    coeffs: Any,
+    out: Any,
+) -> None:
+    """The gradient of bags [bag_lo, bag_hi) into `out` (zeroed first): the forward's
+    walk, adding instead of reading."""
     out[:] = 0
     slots = out.shape[0] - chunk + 1
     inv = 1.0 / slots
     nc = coeffs.shape[0]
-    num_bags = offsets.shape[0] - 1
     starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
-    table = 0
-    for b0 in range(0, num_bags, _BLOCK_BAGS):
-        b1 = min(b0 + _BLOCK_BAGS, num_bags)
+    table = bag_lo % num_tables
+    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
+        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
         v_base = offsets[b0]
         if (offsets[b1] - v_base) * nc > starts.shape[0]:
             starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
@@ -408,31 +415,6 @@ def _slot_table(
         table += 1
         if table == num_tables:
             table = 0
-
-
-@numba.njit(cache=True, nogil=True)
-def _backward(grad: Any, offsets: Any, starts: Any, chunk: int, lo: int, hi: int, out: Any) -> None:
-    for i in range(lo, hi):
-        out[i] = 0
-    nc = starts.shape[1]
-    # Only a part too big for the caches gains: on a small array it measured slower.
-    n = starts.shape[0] if hi - lo > _PREFETCH_MIN_PART else 0
-    for bag in range(offsets.shape[0] - 1):
-        for v in range(offsets[bag], offsets[bag + 1]):
-            # Prefetch the targets of a value further on that land in this part.
-            ahead = v + _PREFETCH_VALUES
-            if ahead < n:
-                for c in range(nc):
-                    t = int(starts[ahead, c])
-                    if lo <= t < hi:
-                        prefetch(out, t)
-            for c in range(nc):
-                s = int(starts[v, c])
-                if s + chunk <= lo or s >= hi:
-                    continue
-                col = c * chunk - s
-                for i in range(max(s, lo), min(s + chunk, hi)):
-                    out[i] += grad[bag, col + i]
 
 
 def _check_layout(array_size: int, dim: int, chunk: int) -> None:
@@ -488,10 +470,11 @@ def lookup(
     w, o = _np(weight), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
     if layout == SINGLES:
+        singles = _forward_singles if dim == chunk else _forward_singles_wide
         threads.run_split(
             out.shape[0],
             vals.shape[0] * dim,
-            lambda lo, hi: _forward_singles(w, vals, lo, hi, num_tables, chunk, co, o),
+            lambda lo, hi: singles(w, vals, lo, hi, num_tables, chunk, co, o),
         )
         return out
     kernel = _forward_one_chunk if dim == chunk else _forward
@@ -499,25 +482,6 @@ def lookup(
         out.shape[0],
         vals.shape[0] * dim,
         lambda lo, hi: kernel(w, vals, offs, lo, hi, num_tables, chunk, co, o),
-    )
-    return out
-
-
-def _slot_starts(
-    vals: Any,
-    offs: Any,
-    num_tables: int,
-    num_chunks: int,
-    array_slots: int,
-    coeffs: list[int],
-    dtype: type[np.integer[Any]],
-) -> Any:
-    out = np.empty((vals.shape[0], num_chunks), dtype=dtype)
-    co = _coeffs(coeffs, num_chunks)
-    threads.run_split(
-        offs.shape[0] - 1,
-        vals.shape[0] * num_chunks,
-        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, co, out),
     )
     return out
 
@@ -532,8 +496,14 @@ def slots(
 ) -> torch.Tensor:
     """Chunk start slots per value, [N, num_chunks] int64, as robe.ops.reference.slots."""
     vals, offs, _ = _checked(values, offsets)
-    starts = _slot_starts(vals, offs, num_tables, num_chunks, array_slots, coeffs, np.int64)
-    return torch.from_numpy(starts)
+    out = np.empty((vals.shape[0], num_chunks), dtype=np.int64)
+    co = _coeffs(coeffs, num_chunks)
+    threads.run_split(
+        offs.shape[0] - 1,
+        vals.shape[0] * num_chunks,
+        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, co, out),
+    )
+    return torch.from_numpy(out)
 
 
 def lookup_backward(
@@ -545,30 +515,30 @@ def lookup_backward(
     dim: int,
     chunk: int,
     coeffs: list[int],
-    parallel: bool = False,
 ) -> torch.Tensor:
     """Gradient of `lookup` with respect to the array, [array_size].
 
-    One thread by default: the partitioned walk (`parallel=True`, each part rescanning
-    every start) measured 1.4x slower at Kaggle's shape and 3x slower at the terabyte
-    shape on 2 cores; it is there for machines with more cores."""
+    With several threads and an array of at most PRIVATE_GRADIENT_MAX elements, each
+    thread adds a share of the bags into a gradient of its own and the copies are summed
+    (the Kaggle preset's 2.2 MB array). A larger array is walked by one thread: there the
+    copies cost more memory traffic than the walk they split."""
     _check_layout(array_size, dim, chunk)
     vals, offs, _ = _checked(values, offsets)
     out = _empty((array_size,), grad.dtype)
     g, o = _np(grad), out.numpy()
-    work = array_size + vals.shape[0] * dim
-    if not parallel or threads.num_parts(array_size, work, parts_per_thread=1) == 1:
-        _backward_whole(g, vals, offs, num_tables, chunk, _coeffs(coeffs, dim // chunk), o)
+    co = _coeffs(coeffs, dim // chunk)
+    num_bags = offs.shape[0] - 1
+    parts = threads.num_parts(num_bags, vals.shape[0] * dim, parts_per_thread=1)
+    if parts == 1 or array_size > PRIVATE_GRADIENT_MAX:
+        _backward(g, vals, offs, 0, num_bags, num_tables, chunk, co, o)
         return out
-    # Several threads: each owns a range of the array and scans all slot starts (int32,
-    # the array is below 2**31 elements), [N, dim / Z], the one temporary.
-    starts = _slot_starts(
-        vals, offs, num_tables, dim // chunk, array_size - chunk + 1, coeffs, np.int32
-    )
-    threads.run_split(
-        array_size,
-        work,
-        lambda lo, hi: _backward(g, offs, starts, chunk, lo, hi, o),
-        parts_per_thread=1,
-    )
+    copies = [o] + [np.empty_like(o) for _ in range(parts - 1)]
+    bounds = [num_bags * i // parts for i in range(parts + 1)]
+
+    def part(i: int) -> None:
+        _backward(g, vals, offs, bounds[i], bounds[i + 1], num_tables, chunk, co, copies[i])
+
+    threads.run_parts(parts, part)
+    for copy in copies[1:]:
+        o += copy  # part order, whichever thread ran a part: the same sums every call
     return out

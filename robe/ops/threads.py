@@ -49,18 +49,24 @@ def run_split(
 ) -> None:
     """Run `kernel(lo, hi)` over contiguous parts covering [0, length)."""
     parts = num_parts(length, work, parts_per_thread)
+    bounds = [length * i // parts for i in range(parts + 1)]
+    run_parts(parts, lambda i: kernel(bounds[i], bounds[i + 1]))
+
+
+def run_parts(parts: int, kernel: Callable[[int], None]) -> None:
+    """Run `kernel(i)` for every i in [0, parts): on the caller's thread alone for one
+    part, else on the pool's threads and the caller's, each taking the next part until
+    none is left."""
     if parts == 1:
-        kernel(0, length)
+        kernel(0)
         return
     num_threads = max(1, torch.get_num_threads())
-    bounds = [length * i // parts for i in range(parts + 1)]
-    # Every thread, the caller included, takes the next part until none is left.
     # next() on an itertools.count is atomic under the GIL.
     counter = itertools.count()
 
     def drain() -> None:
         while (i := next(counter)) < parts:
-            kernel(bounds[i], bounds[i + 1])
+            kernel(i)
 
     pool = _get_pool(num_threads - 1)
     futures = [pool.submit(drain) for _ in range(min(num_threads, parts) - 1)]
