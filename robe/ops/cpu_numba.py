@@ -123,12 +123,13 @@ def _layout(offsets: Any, num_values: int) -> int:
 
 @numba.njit(inline="always", cache=True)
 def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
-    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]; Z=16 (the default) is one vector."""
-    if chunk == BLOCK:
-        if first:
-            copy_block(out, (bag, col), weight, s)
-        else:
-            add_block(out, (bag, col), weight, s)
+    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk], in BLOCK vectors when Z allows."""
+    if chunk % BLOCK == 0:
+        for k in range(0, chunk, BLOCK):
+            if first:
+                copy_block(out, (bag, col + k), weight, s + k)
+            else:
+                add_block(out, (bag, col + k), weight, s + k)
     elif first:
         for k in range(chunk):
             out[bag, col + k] = weight[s + k]
@@ -302,9 +303,11 @@ def _forward_singles(
 
 @numba.njit(inline="always", cache=True)
 def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
-    """out[row, col:col+chunk] = weight[s:s+chunk]."""
-    if chunk == BLOCK:
-        copy_block(out, (row, col), weight, s)
+    """out[row, col:col+chunk] = weight[s:s+chunk], in vectors when chunk is a multiple
+    of BLOCK."""
+    if chunk % BLOCK == 0:
+        for k in range(0, chunk, BLOCK):
+            copy_block(out, (row, col + k), weight, s + k)
     else:
         for z in range(chunk):
             out[row, col + z] = weight[s + z]
@@ -387,8 +390,9 @@ def _backward(
                 for c in range(nc):
                     s = starts[(v - v_base) * nc + c]
                     col = c * chunk
-                    if chunk == BLOCK:
-                        add_block(out, s, grad, (bag, col))
+                    if chunk % BLOCK == 0:
+                        for k in range(0, chunk, BLOCK):
+                            add_block(out, s + k, grad, (bag, col + k))
                     else:
                         for k in range(chunk):
                             out[s + k] += grad[bag, col + k]
