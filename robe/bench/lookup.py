@@ -21,6 +21,7 @@ from robe.bench.impls import (
 )
 from robe.bench.names import EXTRA_IMPLS, ID_KINDS, IMPLS, PASSES, SHAPES
 from robe.bench.workload import Shape, make_ids, plan_shape
+from robe.schema import load_schema
 
 GiB = 1 << 30
 
@@ -56,6 +57,10 @@ class LookupBenchConfig:
             raise ValueError(f"batches {self.batches} must be positive")
         if self.compression < 1:
             raise ValueError(f"compression {self.compression} must be >= 1")
+        for name in self.shapes:
+            dim = load_schema(name).dim
+            if self.chunk < 1 or dim % min(self.chunk, dim):
+                raise ValueError(f"chunk {self.chunk} must be positive and divide {name}'s {dim}")
 
 
 @dataclass

@@ -61,6 +61,12 @@ def register(sub: Any) -> None:
         help="plain-table bytes over ROBE array bytes (default 1000)",
     )
     lookup.add_argument(
+        "--chunk",
+        type=int,
+        default=16,
+        help="ROBE's Z, contiguous elements per hash (default 16; capped at the dim)",
+    )
+    lookup.add_argument(
         "--plain-budget-gb",
         type=float,
         default=3.0,
@@ -122,6 +128,7 @@ def run_lookup(args: argparse.Namespace) -> int:
         burst=args.burst,
         max_seconds_per_case=args.max_seconds_per_case,
         compression=args.compression,
+        chunk=args.chunk,
         plain_budget_bytes=int(args.plain_budget_gb * 2**30),
     )
     _write(args.out, run(config, _progress))

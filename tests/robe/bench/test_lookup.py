@@ -67,3 +67,10 @@ def test_impls_compute_the_same_bags() -> None:
 def test_bad_config_names_the_bad_value(field: str, value: tuple[object, ...]) -> None:
     with pytest.raises(ValueError, match=str(value[0])):
         LookupBenchConfig(**{field: value})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("chunk", [0, 24])
+def test_a_chunk_that_does_not_divide_a_dim_is_refused(chunk: int) -> None:
+    with pytest.raises(ValueError, match=f"chunk {chunk} "):
+        LookupBenchConfig(chunk=chunk)
+    LookupBenchConfig(chunk=32)  # 16 at the Kaggle shape, 32 at the terabyte one
