@@ -53,8 +53,9 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
     external = sum(w.nbytes for w in weights.values()) > EXTERNAL_DATA_THRESHOLD
     data_file = path.name + EXTERNAL_DATA_SUFFIX
     initializers = _initializers(weights, directory / data_file if external else None)
+    windowed = spec.embedding.kind == "robe" and _windowed(spec)
     if spec.embedding.kind == "robe":
-        functions = robe_functions(OPSET, windowed=_windowed(spec))
+        functions = robe_functions(OPSET, windowed=windowed)
     else:
         functions = table_functions(OPSET)
     graph = _assemble(remainder.graph, spec, lookup, initializers)
@@ -76,12 +77,15 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
         "external_data": external,
         "lookup": f"{DOMAIN}::{lookup[0].op_type}",
     }
+    if spec.embedding.kind == "robe":
+        entry["robe_gather"] = "windows" if windowed else "elements"
     if external:
         entry["data_file"] = data_file
     return entry
 
 
 def _windowed(spec: ModelSpec) -> bool:
+    """Whether RobeLookup gathers rows of Z-element windows (onnx_functions.robe_lookup)."""
     c = spec.embedding
     return c.robe_size * c.chunk * 4 <= WINDOWS_MAX_BYTES
 
