@@ -15,9 +15,15 @@ FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
 Features = dict[str, FeatureValue]
 
 
-class RecommendRequest(BaseModel):
+class ModelRequest(BaseModel):
+    """A request body that names the model to use (or takes the default)."""
+
     model_config = ConfigDict(extra="forbid")
 
+    model: StrictStr | None = Field(None, description="model name; the default model when absent")
+
+
+class RecommendRequest(ModelRequest):
     user: Features = Field(
         default_factory=dict,
         description="user- and context-side features by name; absent ones are missing",
@@ -27,7 +33,6 @@ class RecommendRequest(BaseModel):
         None, description="item ids to rank; all catalog items when absent"
     )
     k: StrictInt = Field(10, description="how many items to return, 1..max_k")
-    model: StrictStr | None = Field(None, description="model name; the default model when absent")
 
 
 class ScoredItem(BaseModel):
@@ -42,13 +47,10 @@ class RecommendResponse(BaseModel):
     scored: int
 
 
-class ScoreRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ScoreRequest(ModelRequest):
     rows: Annotated[list[Features], Field(min_length=1)] = Field(
         description="rows of features by name (any side); absent ones are missing"
     )
-    model: StrictStr | None = None
 
 
 class ScoreResponse(BaseModel):

@@ -8,10 +8,11 @@ from fastapi.testclient import TestClient
 from robe.cli.main import build_parser
 from robe.cli.serve import settings_from_args
 from robe.errors import RobeError
-from service.app import ServiceState, build_app
+from service.app import build_app
 from service.errors import NotReady
 from service.metrics import Metrics
 from service.settings import Settings, split_model_arg
+from service.state import ServiceState
 
 
 def test_env_then_flags(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,0 +1,57 @@
+"""Counting every request and timing the scoring ones, labelled by model and endpoint."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from service.metrics import Metrics
+
+ENDPOINTS = (
+    "/recommend",
+    "/score",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/v1/models",
+    "/bench/floor",
+)
+
+
+class RequestMetrics:
+    """Pure ASGI middleware: robe_requests_total and robe_request_duration_seconds."""
+
+    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+        send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+    ) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 500
+
+        async def send_wrapper(message: MutableMapping[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope.get("path", "")
+            endpoint = path if path in ENDPOINTS else "other"
+            model = str(scope.get("state", {}).get("model", ""))
+            self.metrics.requests.labels(model, endpoint, str(status)).inc()
+            if endpoint in ("/recommend", "/score") and model:
+                self.metrics.request_duration.labels(model, endpoint).observe(
+                    time.perf_counter() - start
+                )
