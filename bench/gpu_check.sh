@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# The device check for the ROBE kernels, as one script: the CUDA kernel tests, then
-# `robe bench lookup` and `robe bench model` on the device, JSON under bench/results/,
-# and the markdown tables printed at the end.
+# The device check, as one script: the CUDA kernel tests, then `robe bench lookup` and
+# `robe bench model` on the device, then (SERVICE=1, the default) `robe bench service`
+# serving on the device: JSON under bench/results/, markdown tables printed at the end.
 #
 #   bench/gpu_check.sh                       # on a GPU machine (DEVICE=cuda)
 #   DEVICE=cpu QUICK=1 bench/gpu_check.sh    # the same path on CPU, small, here
@@ -24,9 +24,16 @@ else
   LOOKUP_ARGS=${LOOKUP_ARGS:-}
 fi
 MODEL_ARGS=${MODEL_ARGS:-}
+SERVICE=${SERVICE:-1}
+# Serving cost does not depend on how long the models trained: few rows, built here.
+SERVICE_ROOT=${SERVICE_ROOT:-models/device-check}
+SERVICE_ROWS=${SERVICE_ROWS:-20000}
+SERVICE_ARGS=${SERVICE_ARGS:---rounds 1 --seconds 2}
 if [ -n "${QUICK:-}" ]; then
   LOOKUP_ARGS="$LOOKUP_ARGS --shapes criteo-kaggle --batches 256 --ids zipf --repeats 3 --plain-budget-gb 0.25"
   MODEL_ARGS="$MODEL_ARGS --batch 256 --embeddings robe --runtimes eager --repeats 3"
+  SERVICE_ROWS=2000
+  SERVICE_ARGS="--rounds 1 --seconds 0.5 --concurrency 1,16"
 fi
 mkdir -p "$OUT_DIR"
 
@@ -43,4 +50,17 @@ echo "== robe bench model --device $DEVICE"
 "$PYTHON" -m robe.cli.main bench model --device "$DEVICE" \
   --out "$OUT_DIR/model-$TAG.json" $MODEL_ARGS
 
+if [ "$SERVICE" = 1 ]; then
+  echo "== robe bench service --device $DEVICE"
+  "$PYTHON" -m service.default_model --root "$SERVICE_ROOT" --rows "$SERVICE_ROWS" --full
+  RUNTIMES=torchscript
+  if [ "$DEVICE" = cpu ] || "$PYTHON" -c 'import onnxruntime as o, sys
+sys.exit("CUDAExecutionProvider" not in o.get_available_providers())'; then
+    RUNTIMES=onnx,$RUNTIMES
+  fi
+  # shellcheck disable=SC2086
+  "$PYTHON" -m robe.cli.main bench service --device "$DEVICE" --runtimes "$RUNTIMES" \
+    --model "robe=$SERVICE_ROOT/robe" --model "full=$SERVICE_ROOT/full" --no-readme \
+    --out "$OUT_DIR/service-$TAG.json" $SERVICE_ARGS
+fi
 "$PYTHON" -m robe.cli.main bench table "$OUT_DIR/lookup-$TAG.json" "$OUT_DIR/model-$TAG.json"

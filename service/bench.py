@@ -49,6 +49,7 @@ class BenchConfig:
     concurrency: tuple[int, ...] = CONCURRENCY
     max_batch_rows: int = 256
     max_wait_ms: float = 2.0
+    device: str = "cpu"  # the servers' and the tight loop's: cpu or cuda
     readme: Path | None = None
     rounds: int = 2
     log: Any = field(default=print)
@@ -238,7 +239,7 @@ class Server:
             "--backend",
             runtime,
             "--device",
-            "cpu",
+            cfg.device,
             "--log-level",
             "warning",
             "--max-batch-rows",
@@ -320,7 +321,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     model_rps: dict[str, dict[str, float]] = {}
     for name, path in cfg.models:
         for rt in cfg.runtimes:
-            model = load_model(name, path, rt, "cpu", Settings().inference_threads())
+            model = load_model(name, path, rt, cfg.device, Settings().inference_threads())
             rows = model_rows_per_second(model)
             model_rps.setdefault(name, {})[rt] = rows / cfg.candidates
             log(
@@ -340,7 +341,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     with Server([f"{first_name}={first_path}"], cfg.runtimes[0], False, cfg, floor=True) as srv:
         for conc in cfg.concurrency:
             r = measure(srv.port, "/bench/floor", "floor", ads[first_name], conc)
-            cases.append(Case("floor", "none", "cpu", False, conc, cfg.candidates, **r))
+            cases.append(Case("floor", "none", cfg.device, False, conc, cfg.candidates, **r))
             log(_fmt(cases[-1]))
     # Each configuration runs `rounds` times, batching on and off alternating, and keeps
     # its best round: the machine is shared, and a round that another process slowed
@@ -353,7 +354,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                     with Server([f"{name}={path}"], rt, batching, cfg) as srv:
                         for conc in cfg.concurrency:
                             r = measure(srv.port, "/recommend", name, ads[name], conc)
-                            case = Case(name, rt, "cpu", batching, conc, cfg.candidates, **r)
+                            case = Case(name, rt, cfg.device, batching, conc, cfg.candidates, **r)
                             log(f"round {round_ + 1}: {_fmt(case)}")
                             key = (name, rt, batching, conc)
                             if key not in best or case.rps > best[key].rps:

@@ -37,6 +37,7 @@ def register(bench_sub: Any) -> None:
         default=2,
         help="runs per configuration; the best is kept (shared machines)",
     )
+    service.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     service.add_argument("--max-batch-rows", type=int, default=256)
     service.add_argument("--max-wait-ms", type=float, default=2.0)
     service.add_argument(
@@ -45,12 +46,16 @@ def register(bench_sub: Any) -> None:
         default=Path("bench/README.md"),
         help="markdown file whose service table is rewritten",
     )
+    service.add_argument(
+        "--no-readme", action="store_const", const=None, dest="readme", help="rewrite no table"
+    )
     service.add_argument("--out", type=Path, required=True, help="JSON results file")
     service.set_defaults(handler=run_service_bench)
 
 
 def run_service_bench(args: argparse.Namespace) -> int:
     from service.bench import BenchConfig, run_bench
+    from service.runtimes.base import cuda_available
     from service.settings import split_model_arg
 
     entries = args.models or [m for m in DEFAULT_MODELS if Path(m.split("=", 1)[1]).exists()]
@@ -62,6 +67,10 @@ def run_service_bench(args: argparse.Namespace) -> int:
         if not Path(path).exists():
             raise RobeError(f"--model {entry}: {path} does not exist")
         models.append((name or Path(path).name, path))
+    if args.device not in ("cpu", "cuda"):
+        raise RobeError(f"--device: {args.device!r} is not cpu or cuda")
+    if args.device == "cuda" and not cuda_available():
+        raise RobeError("--device cuda: no CUDA device here (torch and ONNX Runtime see none)")
     runtimes = [r for r in args.runtimes.split(",") if r]
     for r in runtimes:
         if r not in ("onnx", "torchscript", "aoti", "eager"):
@@ -76,6 +85,7 @@ def run_service_bench(args: argparse.Namespace) -> int:
         rounds=args.rounds,
         max_batch_rows=args.max_batch_rows,
         max_wait_ms=args.max_wait_ms,
+        device=args.device,
         readme=args.readme,
         log=lambda line: print(line, flush=True),
     )

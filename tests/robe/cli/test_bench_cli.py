@@ -74,3 +74,24 @@ def test_table_of_a_file_that_is_not_json_fails_cleanly(
     bad.write_text("{")
     assert main(["bench", "table", str(bad)]) == 2
     assert "not JSON" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("device", "message"), [("gpu", "'gpu' is not cpu or cuda"), ("cuda", "no CUDA device")]
+)
+def test_service_bench_refuses_a_device_it_cannot_use(
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    device: str,
+    message: str,
+) -> None:
+    from service.runtimes import base
+
+    monkeypatch.setattr(base, "cuda_available", lambda: False)
+    model = tmp_path / "model"
+    model.mkdir()
+    args = ["bench", "service", "--model", f"m={model}", "--device", device, "--no-readme"]
+    assert main([*args, "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err
