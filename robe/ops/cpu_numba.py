@@ -1,10 +1,14 @@
 """Fused ROBE-Z lookup kernels for CPU, compiled by numba (LLVM ships inside llvmlite's
 wheel, so no system compiler is needed where this runs).
 
-Forward, per block of 64 bags: hash each (value, chunk) once into a small scratch of
-slot starts, prefetching the cache lines each start names, then sum the bags by reading
-`Z` contiguous array elements per start. Nothing larger than a block's starts is
-materialised (see robe.ops.prefetch for why the split pays).
+Forward, general bags, per block of 64 bags: hash each (value, chunk) once into a small
+scratch of slot starts, prefetching the cache lines each start names, then sum the bags
+by reading `Z` contiguous array elements per start. When every bag holds one value
+(Criteo's layout, and every request the service builds) a fast path hashes a run of
+values in one vectorised loop and copies their chunks, prefetching ahead
+(_forward_singles, _forward_singles_wide). Nothing larger than a block's or a run's
+starts is materialised (see robe.ops.prefetch for why the split pays). Chunks whose Z
+is a multiple of 16 are copied as 16-element vectors (robe.ops.blocks).
 
 Backward is the same walk adding into the gradient; threads split the bags, each adding
 into a gradient of its own, summed at the end (for arrays small enough that the copies
