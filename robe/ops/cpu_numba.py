@@ -126,20 +126,35 @@ def _layout(offsets: Any, num_values: int) -> int:
 
 
 @numba.njit(inline="always", cache=True)
-def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
-    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk], in BLOCK vectors when Z allows."""
+def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
+    """out[row, col:col+chunk] = weight[s:s+chunk], in vectors when chunk is a multiple
+    of BLOCK."""
     if chunk % BLOCK == 0:
         for k in range(0, chunk, BLOCK):
-            if first:
-                copy_block(out, (bag, col + k), weight, s + k)
-            else:
-                add_block(out, (bag, col + k), weight, s + k)
-    elif first:
-        for k in range(chunk):
-            out[bag, col + k] = weight[s + k]
+            copy_block(out, (row, col + k), weight, s + k)
     else:
-        for k in range(chunk):
-            out[bag, col + k] += weight[s + k]
+        for z in range(chunk):
+            out[row, col + z] = weight[s + z]
+
+
+@numba.njit(inline="always", cache=True)
+def _add_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
+    """out[row, col:col+chunk] += weight[s:s+chunk], as _copy_chunk."""
+    if chunk % BLOCK == 0:
+        for k in range(0, chunk, BLOCK):
+            add_block(out, (row, col + k), weight, s + k)
+    else:
+        for z in range(chunk):
+            out[row, col + z] += weight[s + z]
+
+
+@numba.njit(inline="always", cache=True)
+def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first: bool) -> None:
+    """out[bag, col:col+chunk] (=|+=) weight[s:s+chunk]."""
+    if first:
+        _copy_chunk(out, bag, col, weight, s, chunk)
+    else:
+        _add_chunk(out, bag, col, weight, s, chunk)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -180,28 +195,6 @@ def _forward(
                     _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
 
 
-@numba.njit(inline="always", cache=True)
-def _hash_block(
-    values: Any,
-    v0: int,
-    n: int,
-    tables: Any,
-    coeffs: Any,
-    slots: int,
-    inv: float,
-    out: Any,
-    c: int = 0,
-) -> None:
-    """out[i] = start of chunk `c` of values[v0 + i] in tables[i]. A flat loop, which
-    LLVM vectorises (64-bit multiplies and float conversions are AVX-512 instructions)."""
-    b, a0, a1, a2, a3 = coeffs[c, 0], coeffs[c, 1], coeffs[c, 2], coeffs[c, 3], coeffs[c, 4]
-    for i in range(n):
-        x = values[v0 + i]
-        h = b + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
-        h += a3 * tables[i]
-        out[i] = _reduce(h, slots, inv)
-
-
 @numba.njit(cache=True, nogil=True)
 def _forward_one_chunk(
     weight: Any,
@@ -220,23 +213,24 @@ def _forward_one_chunk(
     keeps those."""
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
-    tables = np.empty(4 * _BLOCK_BAGS, np.int64)
+    table_terms = _table_terms(coeffs, num_tables, num_tables)[0]
+    terms = np.empty(4 * _BLOCK_BAGS, np.int64)
     starts = np.empty(4 * _BLOCK_BAGS, np.int64)
     table = bag_lo % num_tables
     for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
         b1 = min(b0 + _BLOCK_BAGS, bag_hi)
         v_base = offsets[b0]
         n = offsets[b1] - v_base
-        if n > tables.shape[0]:
-            tables = np.empty(n, np.int64)
+        if n > terms.shape[0]:
+            terms = np.empty(n, np.int64)
             starts = np.empty(n, np.int64)
         for bag in range(b0, b1):
             for v in range(offsets[bag], offsets[bag + 1]):
-                tables[v - v_base] = table
+                terms[v - v_base] = table_terms[table]
             table += 1
             if table == num_tables:
                 table = 0
-        _hash_block(values, v_base, n, tables, coeffs, slots, inv, starts)
+        _hash_run(values, v_base, n, terms, coeffs, 0, slots, inv, starts)
         for i in range(n):
             prefetch(weight, starts[i])
             prefetch(weight, starts[i] + chunk - 1)
@@ -264,8 +258,9 @@ def _table_terms(coeffs: Any, num_tables: int, length: int) -> Any:
 def _hash_run(
     values: Any, v0: int, n: int, terms: Any, coeffs: Any, c: int, slots: int, inv: float, out: Any
 ) -> None:
-    """out[i] = start of chunk `c` of values[v0 + i], whose table terms are terms[i]: the
-    flat loop of _hash_block with the table term read, not computed."""
+    """out[i] = start of chunk `c` of values[v0 + i], whose constant and table terms are
+    terms[i] (see _table_terms). A flat loop, which LLVM vectorises (64-bit multiplies
+    and float conversions are AVX-512 instructions)."""
     a0, a1, a2 = coeffs[c, 1], coeffs[c, 2], coeffs[c, 3]
     for i in range(n):
         x = values[v0 + i]
@@ -306,18 +301,6 @@ def _forward_singles(
 
 
 @numba.njit(inline="always", cache=True)
-def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
-    """out[row, col:col+chunk] = weight[s:s+chunk], in vectors when chunk is a multiple
-    of BLOCK."""
-    if chunk % BLOCK == 0:
-        for k in range(0, chunk, BLOCK):
-            copy_block(out, (row, col + k), weight, s + k)
-    else:
-        for z in range(chunk):
-            out[row, col + z] = weight[s + z]
-
-
-@numba.njit(inline="always", cache=True)
 def _prefetch_value(weight: Any, starts: Any, i: int, chunk: int) -> None:
     """Ask for both cache lines of every chunk of value i (starts is [chunks, values])."""
     for c in range(starts.shape[0]):
@@ -338,7 +321,7 @@ def _forward_singles_wide(
 ) -> None:
     """_forward_singles for several chunks per value (dim > Z, the terabyte shape's 8):
     a run of values is hashed, every chunk, then copied with prefetches a fixed number
-    of cache lines ahead. Pipelining whole blocks, as _forward_singles does, puts
+    of cache lines ahead. Pipelining whole blocks of 64 values (the design before) put
     thousands of lines in flight at 16 per value, more than the CPU keeps track of:
     measured 1.4x slower on the 96 MB terabyte-shape array."""
     slots = weight.shape[0] - chunk + 1
@@ -477,20 +460,18 @@ def lookup(
     out = _empty((offs.shape[0] - 1, dim), weight.dtype)
     w, o = _np(weight), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
-    if layout == SINGLES:
+    if layout == SINGLES:  # offsets are 0..N: the fast paths do not read them
         singles = _forward_singles if dim == chunk else _forward_singles_wide
-        threads.run_split(
-            out.shape[0],
-            vals.shape[0] * dim,
-            lambda lo, hi: singles(w, vals, lo, hi, num_tables, chunk, co, o),
-        )
-        return out
-    kernel = _forward_one_chunk if dim == chunk else _forward
-    threads.run_split(
-        out.shape[0],
-        vals.shape[0] * dim,
-        lambda lo, hi: kernel(w, vals, offs, lo, hi, num_tables, chunk, co, o),
-    )
+
+        def part(lo: int, hi: int) -> None:
+            singles(w, vals, lo, hi, num_tables, chunk, co, o)
+    else:
+        bags = _forward_one_chunk if dim == chunk else _forward
+
+        def part(lo: int, hi: int) -> None:
+            bags(w, vals, offs, lo, hi, num_tables, chunk, co, o)
+
+    threads.run_split(out.shape[0], vals.shape[0] * dim, part)
     return out
 
 
