@@ -153,8 +153,9 @@ def run(
     device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
+    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
     result: dict[str, Any] = {
-        "machine": {**machine.describe(config.device), "heap": heap.reuse_freed_memory()},
+        "machine": {**machine.describe(config.device), "heap": heap_note},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [
             "lookups_per_s = batch * tables / median seconds of one call (round-robin repeats)",

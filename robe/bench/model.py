@@ -115,6 +115,7 @@ def run(
     device = torch.device(config.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
+    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
     schema = load_schema(config.schema)
     gen = torch.Generator().manual_seed(config.seed)
     dense = torch.randn(config.batch, schema.num_dense, generator=gen).to(device)
@@ -168,7 +169,7 @@ def run(
         gc.collect()
         scratch.cleanup()
     return {
-        "machine": {**machine.describe(config.device), "heap": heap.reuse_freed_memory()},
+        "machine": {**machine.describe(config.device), "heap": heap_note},
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [f"ROBE at compression {config.compression:g}; Zipf ids; inference mode"],
         "cases": cases,
