@@ -55,13 +55,6 @@ def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float 
     return None if k is None else k.achieved_rps
 
 
-def rate_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float | None:
-    """The offered rate at the knee: the step the models are compared by, since achieved
-    rates at one step differ by a few tenths of a request per second by chance."""
-    k = knee(sweep, target_ms)
-    return None if k is None else k.config.rate
-
-
 def machine() -> dict[str, Any]:
     cpu = platform.processor() or platform.machine()
     try:
@@ -92,6 +85,9 @@ def machine() -> dict[str, Any]:
 def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) -> dict[str, Any]:
     models = {}
     for run in runs:
+        # Compared by the offered rate at the knee: achieved rates at one step differ by
+        # a few tenths of a request per second by chance.
+        top = knee(run.sweep, p99_target_ms)
         models[run.name] = {
             "artifact": run.artifact,
             "embedding": run.info.get("embedding"),
@@ -104,8 +100,8 @@ def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) 
             "rss_file_bytes": run.rss_file_bytes,
             "rss_ready_bytes": run.rss_ready_bytes,
             "cold_start_s": None if run.cold_start_s is None else round(run.cold_start_s, 3),
-            "rps_at_p99_target": _round(rps_at_p99_target(run.sweep, p99_target_ms)),
-            "rate_at_p99_target": rate_at_p99_target(run.sweep, p99_target_ms),
+            "rps_at_p99_target": None if top is None else _round(top.achieved_rps),
+            "rate_at_p99_target": None if top is None else top.config.rate,
             "highest_rate": max((r.config.rate for r in run.sweep), default=None),
             "batch_rows": [[le, n] for le, n in run.batch_rows],
             "stage_mean_ms": run.stage_ms,

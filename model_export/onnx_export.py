@@ -53,11 +53,9 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
     external = sum(w.nbytes for w in weights.values()) > EXTERNAL_DATA_THRESHOLD
     data_file = path.name + EXTERNAL_DATA_SUFFIX
     initializers = _initializers(weights, directory / data_file if external else None)
-    windowed = spec.embedding.kind == "robe" and _windowed(spec)
-    if spec.embedding.kind == "robe":
-        functions = robe_functions(OPSET, windowed=windowed)
-    else:
-        functions = table_functions(OPSET)
+    robe = spec.embedding.kind == "robe"
+    windowed = robe and _windowed(spec)
+    functions = robe_functions(OPSET, windowed) if robe else table_functions(OPSET)
     graph = _assemble(remainder.graph, spec, lookup, initializers)
     onnx_model = helper.make_model(
         graph,
@@ -77,7 +75,7 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
         "external_data": external,
         "lookup": f"{DOMAIN}::{lookup[0].op_type}",
     }
-    if spec.embedding.kind == "robe":
+    if robe:
         entry["robe_gather"] = "windows" if windowed else "elements"
     if external:
         entry["data_file"] = data_file
