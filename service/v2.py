@@ -151,7 +151,7 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
     @app.get("/v2/health/ready", summary="v2: ready (503 while starting or draining)")
     async def ready(request: Request) -> dict[str, bool]:
         state = _state(request)
-        if not state.ready:
+        if state.draining or not state.ready:
             raise NotReady("draining" if state.draining else "starting")
         return {"ready": True}
 
