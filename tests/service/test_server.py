@@ -46,18 +46,6 @@ def post(port: int, body: dict[str, object]) -> tuple[int, dict[str, object]]:
         return exc.code, json.loads(exc.read())
 
 
-def wait_ready(port: int, timeout_s: float = 60) -> bool:
-    """Whether /readyz answered 200 within timeout_s."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if get(port, "/readyz")[0] == 200:
-                return True
-        except OSError:
-            time.sleep(0.1)
-    return False
-
-
 def metric(text: str, name: str, **labels: str) -> float:
     return sum(
         float(line.rsplit(" ", 1)[1])
@@ -90,7 +78,14 @@ def server(onnx_artifact: Path, tmp_path: Path) -> Iterator[tuple[subprocess.Pop
         stdout=log,
         stderr=subprocess.STDOUT,
     )
-    if not wait_ready(port):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if get(port, "/readyz")[0] == 200:
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
         proc.kill()
         proc.wait()
         log.close()

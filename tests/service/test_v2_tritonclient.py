@@ -5,7 +5,7 @@ scores equal to /score's for the same rows."""
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 import urllib.request
 from collections.abc import Iterator
@@ -15,28 +15,18 @@ import numpy as np
 import pytest
 import tritonclient.http as httpclient
 
-from tests.service.test_server import free_port, wait_ready
+from tests.deploy.container import Command, free_port, running
 from tests.service.test_v2 import DENSE, ROWS, SPARSE, dense_of, sparse_of
 
 
 @pytest.fixture(scope="module")
 def port(onnx_artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     port = free_port()
-    log_path = tmp_path_factory.mktemp("v2-serve") / "server.log"
-    robe = Path(sys.executable).with_name("robe")
-    with log_path.open("wb") as log:
-        proc = subprocess.Popen(
-            [str(robe), "serve", "--model", f"ctr={onnx_artifact}", "--port", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            if not wait_ready(port):
-                pytest.fail(f"robe serve did not start: {log_path.read_text()[-2000:]}")
-            yield port
-        finally:
-            proc.terminate()
-            proc.wait(30)
+    robe = str(Path(sys.executable).with_name("robe"))
+    argv = [robe, "serve", "--model", f"ctr={onnx_artifact}", "--port", str(port)]
+    logs = tmp_path_factory.mktemp("v2-serve")
+    with running(Command(argv, dict(os.environ), port), logs / "server.log", logs):
+        yield port
 
 
 def scores_from_score(port: int) -> np.ndarray:
