@@ -22,7 +22,6 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 
-from robe import __version__
 from service.batcher import Batcher
 from service.bodies import await_scores, read_body
 from service.errors import InvalidInput, ModelNotFound, NotReady, PayloadTooLarge, is_v2_path
@@ -156,8 +155,9 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
         return {"ready": True}
 
     @app.get("/v2", summary="v2: server metadata")
-    async def server_metadata() -> dict[str, Any]:
-        return {"name": "robe-serve", "version": __version__, "extensions": list(EXTENSIONS)}
+    async def server_metadata(request: Request) -> dict[str, Any]:
+        version = request.app.version  # the API version the OpenAPI document states
+        return {"name": "robe-serve", "version": version, "extensions": list(EXTENSIONS)}
 
     @app.get("/v2/models/{name}", summary="v2: model metadata")
     @app.get("/v2/models/{name}/versions/{version}", summary="v2: model metadata")
