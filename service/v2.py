@@ -21,6 +21,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
+from pydantic import BaseModel
 
 from service.batcher import Batcher
 from service.bodies import await_scores, read_body
@@ -33,6 +34,44 @@ from service.v2_tensors import HEADER_LENGTH, InferRequest, Tensor, decode_reque
 DENSE, SPARSE, SCORE = "dense", "sparse", "score"
 EXTENSIONS = ("binary_tensor_data",)
 INFER_ENDPOINT = "/v2/models/{name}/infer"  # the metrics' endpoint label, versions included
+
+
+class V2Error(BaseModel):
+    """v2's error body: the message alone (the status code says the kind)."""
+
+    error: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": V2Error} for code in codes}
+
+
+def _infer_body() -> dict[str, Any]:
+    schema = _inline(InferRequest.model_json_schema())
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "JSON, or JSON followed by binary tensors "
+            f"(`{HEADER_LENGTH}` gives the JSON part's length)",
+            "content": {"application/json": {"schema": schema}, "application/octet-stream": binary},
+        }
+    }
+
+
+def _inline(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """A JSON schema with its `$defs` written in place: an OpenAPI document resolves
+    `#/...` references against itself, not against the request body's schema."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.pop("$defs", {})
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if defs is not None and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs or {}) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(v, defs or {}) for v in schema]
+    return schema
 
 
 def endpoint_label(path: str) -> str | None:
@@ -52,8 +91,10 @@ def _state(request: Request) -> ServiceState:
     return state
 
 
-def _model(request: Request, name: str, version: str | None) -> tuple[ServedModel, Batcher]:
+def _model(request: Request, name: str) -> tuple[ServedModel, Batcher]:
+    """The named model, and the version the path names if it names one."""
     model, batcher = _state(request).model(name)
+    version = request.path_params.get("version")
     if version is not None and version != model.version:
         raise ModelNotFound(f"model {name!r} has version {model.version!r}, not {version!r}")
     return model, batcher
@@ -147,7 +188,11 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
     async def live() -> dict[str, bool]:
         return {"live": True}
 
-    @app.get("/v2/health/ready", summary="v2: ready (503 while starting or draining)")
+    @app.get(
+        "/v2/health/ready",
+        summary="v2: ready (503 while starting or draining)",
+        responses=_errors(503),
+    )
     async def ready(request: Request) -> dict[str, bool]:
         state = _state(request)
         if state.draining or not state.ready:
@@ -159,24 +204,49 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
         version = request.app.version  # the API version the OpenAPI document states
         return {"name": "robe-serve", "version": version, "extensions": list(EXTENSIONS)}
 
-    @app.get("/v2/models/{name}", summary="v2: model metadata")
-    @app.get("/v2/models/{name}/versions/{version}", summary="v2: model metadata")
-    async def metadata(request: Request, name: str, version: str | None = None) -> dict[str, Any]:
-        return model_metadata(_model(request, name, version)[0])
+    model_errors = _errors(404, 503)
 
-    @app.get("/v2/models/{name}/ready", summary="v2: model ready")
-    @app.get("/v2/models/{name}/versions/{version}/ready", summary="v2: model ready")
-    async def model_ready(
-        request: Request, name: str, version: str | None = None
-    ) -> dict[str, Any]:
-        return {"name": _model(request, name, version)[0].name, "ready": True}
+    # Each route has a handler of its own so that OpenAPI declares its path parameters;
+    # `_model` checks the version when the path names one.
+    @app.get("/v2/models/{name}", summary="v2: model metadata", responses=model_errors)
+    async def metadata(request: Request, name: str) -> dict[str, Any]:
+        return model_metadata(_model(request, name)[0])
 
-    @app.post("/v2/models/{name}/infer", summary="v2: score rows given as tensors")
-    @app.post("/v2/models/{name}/versions/{version}/infer", summary="v2: score rows")
-    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+    @app.get(
+        "/v2/models/{name}/versions/{version}",
+        summary="v2: model metadata, one version",
+        responses=model_errors,
+    )
+    async def version_metadata(request: Request, name: str, version: str) -> dict[str, Any]:
+        return await metadata(request, name)
+
+    @app.get("/v2/models/{name}/ready", summary="v2: model ready", responses=model_errors)
+    async def model_ready(request: Request, name: str) -> dict[str, Any]:
+        return {"name": _model(request, name)[0].name, "ready": True}
+
+    @app.get(
+        "/v2/models/{name}/versions/{version}/ready",
+        summary="v2: model ready, one version",
+        responses=model_errors,
+    )
+    async def version_ready(request: Request, name: str, version: str) -> dict[str, Any]:
+        return await model_ready(request, name)
+
+    infer_doc: dict[str, Any] = {
+        "summary": "v2: score rows given as tensors",
+        "responses": _errors(404, 413, 422, 503, 504),
+        "openapi_extra": _infer_body(),
+    }
+
+    @app.post("/v2/models/{name}/versions/{version}/infer", **infer_doc)
+    async def version_infer(request: Request, name: str, version: str) -> Response:
+        return await infer(request, name)
+
+    @app.post("/v2/models/{name}/infer", **infer_doc)
+    async def infer(request: Request, name: str) -> Response:
         t0 = time.perf_counter()
         state = _state(request)
-        model, batcher = _model(request, name, version)
+        model, batcher = _model(request, name)
         request.state.model = model.name
         body = await read_body(request, settings.max_body_bytes)
         req, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))

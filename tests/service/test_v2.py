@@ -4,6 +4,7 @@ limits and metrics, and scores equal to /score's for the same rows."""
 from __future__ import annotations
 
 import json
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -200,3 +201,20 @@ def test_not_ready_before_start(onnx_artifact: Path) -> None:
         v2_error(c.get("/v2/health/ready"), 503, "starting")
         v2_error(c.post("/v2/models/robe/infer", json=json_body(ROWS)), 503, "loading")
         app.state.service.ready = True
+
+
+def test_versioned_infer_and_openapi(client: TestClient) -> None:
+    version = client.get("/v2/models/robe").json()["versions"][0]
+    r = client.post(f"/v2/models/robe/versions/{version}/infer", json=json_body(ROWS))
+    np.testing.assert_allclose(r.json()["outputs"][0]["data"], score(client, ROWS), atol=1e-6)
+    v2_error(client.post("/v2/models/robe/versions/0/infer", json=json_body(ROWS)), 404, "not '0'")
+    doc = client.get("/openapi.json").json()
+    paths = {p: ops for p, ops in doc["paths"].items() if p.startswith("/v2")}
+    assert len(paths) == 9
+    for path, ops in paths.items():
+        for op in ops.values():
+            declared = {p["name"] for p in op.get("parameters", []) if p["in"] == "path"}
+            assert declared == set(re.findall(r"{(\w+)}", path)), path
+    body = paths["/v2/models/{name}/infer"]["post"]["requestBody"]["content"]
+    assert "$ref" not in json.dumps(body)  # written in place: resolvable in the document
+    assert set(body["application/json"]["schema"]["properties"]) >= {"inputs", "outputs"}
