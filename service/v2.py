@@ -16,7 +16,7 @@ supported both ways.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -206,43 +206,17 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
 
     model_errors = _errors(404, 503)
 
-    # Each route has a handler of its own so that OpenAPI declares its path parameters;
-    # `_model` checks the version when the path names one.
-    @app.get("/v2/models/{name}", summary="v2: model metadata", responses=model_errors)
     async def metadata(request: Request, name: str) -> dict[str, Any]:
         return model_metadata(_model(request, name)[0])
 
-    @app.get(
-        "/v2/models/{name}/versions/{version}",
-        summary="v2: model metadata, one version",
-        responses=model_errors,
-    )
-    async def version_metadata(request: Request, name: str, version: str) -> dict[str, Any]:
-        return await metadata(request, name)
-
-    @app.get("/v2/models/{name}/ready", summary="v2: model ready", responses=model_errors)
     async def model_ready(request: Request, name: str) -> dict[str, Any]:
         return {"name": _model(request, name)[0].name, "ready": True}
 
-    @app.get(
-        "/v2/models/{name}/versions/{version}/ready",
-        summary="v2: model ready, one version",
-        responses=model_errors,
+    _model_route(app, "get", "", metadata, summary="v2: model metadata", responses=model_errors)
+    _model_route(
+        app, "get", "/ready", model_ready, summary="v2: model ready", responses=model_errors
     )
-    async def version_ready(request: Request, name: str, version: str) -> dict[str, Any]:
-        return await model_ready(request, name)
 
-    infer_doc: dict[str, Any] = {
-        "summary": "v2: score rows given as tensors",
-        "responses": _errors(404, 413, 422, 503, 504),
-        "openapi_extra": _infer_body(),
-    }
-
-    @app.post("/v2/models/{name}/versions/{version}/infer", **infer_doc)
-    async def version_infer(request: Request, name: str, version: str) -> Response:
-        return await infer(request, name)
-
-    @app.post("/v2/models/{name}/infer", **infer_doc)
     async def infer(request: Request, name: str) -> Response:
         t0 = time.perf_counter()
         state = _state(request)
@@ -268,3 +242,30 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
         response = Response(content, headers=headers)
         m.stage_duration.labels(model.name, "postprocess").observe(time.perf_counter() - t2)
         return response
+
+    _model_route(
+        app,
+        "post",
+        "/infer",
+        infer,
+        summary="v2: score rows given as tensors",
+        responses=_errors(404, 413, 422, 503, 504),
+        openapi_extra=_infer_body(),
+    )
+
+
+Handler = Callable[[Request, str], Awaitable[Any]]
+
+
+def _model_route(app: FastAPI, method: str, suffix: str, handler: Handler, **doc: Any) -> None:
+    """`handler(request, name)` at /v2/models/{name}SUFFIX and at
+    /v2/models/{name}/versions/{version}SUFFIX: one function per route, so that OpenAPI
+    declares each route's path parameters (`_model` checks the version)."""
+
+    async def versioned(request: Request, name: str, version: str) -> Any:
+        return await handler(request, name)
+
+    versioned.__name__ = f"{handler.__name__}_version"
+    register = getattr(app, method)
+    register(f"/v2/models/{{name}}{suffix}", **doc)(handler)
+    register(f"/v2/models/{{name}}/versions/{{version}}{suffix}", **doc)(versioned)
