@@ -1,4 +1,4 @@
-"""Rows per second of the streaming Criteo reader (`robe.data.reader.iter_criteo`).
+"""Rows per second of the streaming Criteo reader (`robe.data.reader.iter_rows`).
 
 Usage: python bench/reader_throughput.py PATH [--repeat N] [--chunk-rows R] [--schema S]
 Prints one JSON line: rows, best wall and CPU seconds over the repeats, and rows/s.
@@ -12,7 +12,7 @@ import json
 import time
 from pathlib import Path
 
-from robe.data.reader import iter_criteo, resolve_schema
+from robe.data.reader import iter_rows, resolve_schema
 
 
 def main() -> None:
@@ -28,7 +28,7 @@ def main() -> None:
     for _ in range(args.repeat):
         wall, cpu = time.perf_counter(), time.process_time()
         rows = sum(
-            len(block) for block in iter_criteo(args.path, schema, chunk_rows=args.chunk_rows)
+            len(block) for block in iter_rows(args.path, schema, chunk_rows=args.chunk_rows)
         )
         best_wall = min(best_wall, time.perf_counter() - wall)
         best_cpu = min(best_cpu, time.process_time() - cpu)

@@ -45,5 +45,5 @@ class AotiRuntime(TorchRuntime):
             raise IncompatiblePackageError(str(exc)) from exc
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
-        d, values, offsets = model_inputs(dense, keys)
+        d, values, offsets = model_inputs(dense, keys, self.key_widths)
         return np.asarray(self.score(d, values, offsets), dtype=np.float32).reshape(-1)

@@ -1,0 +1,57 @@
+"""The parser of CSV and TSV files with named columns (plain or gzip), in bounded blocks.
+
+The csv module reads one record at a time from a text stream, so a block holds at most
+`lines` rows and no file is ever loaded whole. TSV is read without quoting (a quote is
+an ordinary character in TSV), CSV with the usual double-quote rules.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+from robe.data.shards import open_shard
+from robe.errors import DataError
+from robe.schema import Source
+
+Block = list[list[str]]
+
+
+def delimited_rows(shard: Path, source: Source, lines: int) -> tuple[list[str], Iterator[Block]]:
+    """The column names and the file's rows in blocks of at most `lines` (header skipped)."""
+    quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
+    raw = open_shard(shard)
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    reader = csv.reader(text, delimiter=source.field_delimiter, quoting=quoting)
+    if source.header:
+        try:
+            header = next(reader, None)
+        except csv.Error as exc:
+            text.close()
+            raise DataError(f"{shard}:1: {exc}") from exc
+        if header is None:
+            text.close()
+            raise DataError(f"{shard}: empty file, no header row")
+        columns = [c.strip() for c in header]
+    else:
+        columns = list(source.columns)
+    return columns, _blocks(text, reader, shard, lines)
+
+
+def _blocks(
+    text: io.TextIOWrapper, reader: Iterator[list[str]], shard: Path, lines: int
+) -> Iterator[Block]:
+    with text:
+        block: Block = []
+        try:
+            for row in reader:
+                block.append(row)
+                if len(block) == lines:
+                    yield block
+                    block = []
+        except csv.Error as exc:
+            raise DataError(f"{shard}: {exc}") from exc
+        if block:
+            yield block
