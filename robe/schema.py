@@ -162,7 +162,9 @@ class SparseFeature:
     side: Side
     size: int  # hashing-trick rows of the plain baseline, and the generator's cardinality
     column: str = ""  # the source column; "" means the feature's name
-    hex: bool = False  # 8-hex-digit text is a hex number (Criteo tokens)
+    # 8-hex-digit text is a hex number (Criteo tokens). from_dict defaults it to false for
+    # csv/tsv/parquet sources; the dataclass default follows the Criteo path.
+    hex: bool = True
     separator: str | None = None  # multi-valued: "Action|Comedy" with separator "|"
     max_values: int = 1  # values per bag at most (more is a bad row / a 422)
     bucketize: bool = False  # a number cut at `boundaries` (quantiles of the training split)

@@ -222,10 +222,12 @@ def infer_schema(config: InferConfig) -> Inferred:
         if col.separator is not None:
             note = f"multi-valued ('{col.separator}', up to {col.max_values})"
             sparse.append(
-                SparseFeature(c, side, size, separator=col.separator, max_values=col.max_values)
+                SparseFeature(
+                    c, side, size, hex=False, separator=col.separator, max_values=col.max_values
+                )
             )
         else:
-            sparse.append(SparseFeature(c, side, size))
+            sparse.append(SparseFeature(c, side, size, hex=False))
         if col.non_empty == 0:
             note = "always empty"
         table.append((c, "sparse", side, _count(col), str(size), note))

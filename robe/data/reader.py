@@ -192,15 +192,8 @@ def _criteo_blocks(
     with open_shard(shard) as stream:
         for first_line, block in _line_blocks(stream, shard, lines):
             parsed, bad = parse_block(block, schema)
-            if first_line == 0 and bad and bad[0].index == 0 and "label" in bad[0].reason:
-                head = block[: block.find(b"\n")].decode("utf-8", "replace").split("\t")
-                if not head[0].strip().lstrip("-").replace(".", "").isdigit():
-                    raise DataError(
-                        f"{shard}:1: looks like a header row ({', '.join(head[:4])} ...), but "
-                        f"schema {schema.name!r} reads headerless Criteo TSV: delete that "
-                        "line, or describe the file with `robe data schema` (which reads "
-                        "headers)"
-                    )
+            if first_line == 0 and bad and bad[0].index == 0:
+                _check_header(shard, schema, block[: block.find(b"\n")])
             yield first_line, parsed, bad
 
 
@@ -239,3 +232,15 @@ def _read(stream: io.BufferedIOBase, shard: Path, size: int) -> bytes:
         raise DataError(f"{shard}: damaged gzip data: {exc}") from exc
     except OSError as exc:
         raise DataError(f"{shard}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _check_header(shard: Path, schema: Schema, line: bytes) -> None:
+    """A bad first line whose fields are all names, not values: say it is a header."""
+    fields = line.decode("utf-8", "replace").rstrip("\r").split("\t")
+    names = [f for f in fields if f and not f.lstrip("-").replace(".", "", 1).isdigit()]
+    if len(fields) == schema.num_columns and len(names) == len(fields):
+        raise DataError(
+            f"{shard}:1: looks like a header row ({', '.join(fields[:4])} ...), but schema "
+            f"{schema.name!r} reads headerless Criteo TSV: delete that line, or describe the "
+            "file with `robe data schema` (which reads headers)"
+        )

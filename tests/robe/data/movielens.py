@@ -16,7 +16,9 @@ GENRES = ("Action", "Comedy", "Drama", "Horror", "Romance", "Sci-Fi", "Thriller"
 COLUMNS = ("user_id", "age", "gender", "item_id", "genres", "year", "rating", "timestamp")
 
 
-def write_ratings(path: Path, rows: int = 6000, users: int = 300, items: int = 200, seed: int = 0) -> None:
+def write_ratings(
+    path: Path, rows: int = 6000, users: int = 300, items: int = 200, seed: int = 0
+) -> None:
     rng = np.random.default_rng(seed)
     age = rng.integers(16, 70, users)
     gender = rng.choice(["M", "F"], users)
@@ -40,5 +42,14 @@ def write_ratings(path: Path, rows: int = 6000, users: int = 300, items: int = 2
             rating = int(np.clip(np.rint(score + rng.normal(0, 0.7)), 1, 5))
             genres = "|".join(GENRES[g] for g in genre_sets[i])
             out.writerow(
-                (u + 1, int(age[u]), gender[u], i + 1, genres, int(year[i]), rating, 874_700_000 + 60 * r)
+                (
+                    u + 1,
+                    int(age[u]),
+                    gender[u],
+                    i + 1,
+                    genres,
+                    int(year[i]),
+                    rating,
+                    874_700_000 + 60 * r,
+                )
             )
