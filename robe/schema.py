@@ -239,6 +239,9 @@ class Source:
             raise ValueError('source: a csv/tsv file without a header needs "columns"')
         if len(self.delimiter) > 1:
             raise ValueError(f"source delimiter must be one character, got {self.delimiter!r}")
+        if not self.delimiter and self.format in ("csv", "tsv"):
+            # Normalised here so that a schema equals its own to_dict/from_dict round trip.
+            object.__setattr__(self, "delimiter", "," if self.format == "csv" else "\t")
 
     @property
     def field_delimiter(self) -> str:

@@ -39,7 +39,7 @@ def _one_key(value: object, feature: SparseFeature) -> int:
         return text_key(value, hex_tokens=feature.hex)
     if isinstance(value, int) and not isinstance(value, bool):
         return integer_key(value)
-    raise ValueError(f"a categorical value must be an integer or text, got {value!r}")
+    raise ValueError(f"categorical value must be an integer or a string, got {value!r}")
 
 
 def number(value: object) -> float:

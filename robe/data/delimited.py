@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from robe.data.shards import open_shard
@@ -19,8 +19,11 @@ from robe.schema import Source
 Block = list[list[str]]
 
 
-def delimited_rows(shard: Path, source: Source, lines: int) -> tuple[list[str], Iterator[Block]]:
-    """The column names and the file's rows in blocks of at most `lines` (header skipped)."""
+def delimited_rows(
+    shard: Path, source: Source, lines: int
+) -> tuple[list[str], Iterator[Block], Callable[[], None]]:
+    """The column names, the file's rows in blocks of at most `lines` (header skipped),
+    and the function that closes the file."""
     quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
     raw = open_shard(shard)
     text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
@@ -37,13 +40,13 @@ def delimited_rows(shard: Path, source: Source, lines: int) -> tuple[list[str], 
         columns = [c.strip() for c in header]
     else:
         columns = list(source.columns)
-    return columns, _blocks(text, reader, shard, lines)
+    return columns, _blocks(text, reader, shard, lines), text.close
 
 
 def _blocks(
     text: io.TextIOWrapper, reader: Iterator[list[str]], shard: Path, lines: int
 ) -> Iterator[Block]:
-    with text:
+    with text:  # closed at the end of the blocks too
         block: Block = []
         try:
             for row in reader:

@@ -18,7 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from robe.data.table import named_rows
+from robe.data.table import NamedRows, named_rows
 from robe.errors import DataError
 from robe.schema import (
     DenseFeature,
@@ -142,57 +142,9 @@ def infer_schema(config: InferConfig) -> Inferred:
     if not path.is_file():
         raise DataError(f"--data {path}: no such file")
     source = Source(format=source_format(path), header=True)  # type: ignore[arg-type]
-    columns, blocks = named_rows(path, source, 8192)
-    flags = {config.label: "--label", **{c: "--ignore" for c in config.ignore}}
-    for flag, column in (
-        ("--user-key", config.user_key),
-        ("--item-key", config.item_key),
-        ("--time", config.time),
-    ):
-        if column is not None:
-            flags[column] = flag
-    for column, flag in flags.items():
-        if column not in columns:
-            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
-            raise DataError(f"{path}: no column {column!r} (given to {flag}); the file has {shown}")
-    index = {c: i for i, c in enumerate(columns)}
-    stats = {c: _Column(c) for c in columns}
+    with named_rows(path, source, 8192) as table:
+        columns, stats, rows, label_counts = _scan(path, table, config)
     keys = [k for k in (config.user_key, config.item_key) if k is not None]
-    rows = 0
-    last_time = -math.inf
-    label_counts: Counter[str] = Counter()
-    label_index = index[config.label]
-    for block in blocks:
-        for row in block:
-            if len(row) != len(columns):
-                raise DataError(
-                    f"{path}:{rows + 2}: expected {len(columns)} fields, got {len(row)}"
-                )
-            rows += 1
-            cells = ["" if v is None else str(v) for v in row]
-            label_counts[cells[label_index]] += 1
-            for c, text in zip(columns, cells, strict=True):
-                stats[c].add(text)
-            for k in keys:
-                kv = cells[index[k]]
-                for c, text in zip(columns, cells, strict=True):
-                    if c not in keys:
-                        stats[c].tie(k, kv, text)
-            if config.time is not None:
-                t = cells[index[config.time]]
-                try:
-                    tv = float(t)
-                except ValueError:
-                    raise DataError(
-                        f"{path}:{rows + 1}: --time column {config.time!r} is not a number: {t!r}"
-                    ) from None
-                if tv < last_time:
-                    raise DataError(
-                        f"{path}:{rows + 1}: rows are not in {config.time} order (the "
-                        "validation split is the last rows): sort the file by "
-                        f"{config.time} first"
-                    )
-                last_time = tv
     if rows == 0:
         raise DataError(f"{path}: no rows")
     rule, positive_rate, rule_note = _label_rule(path, config.label, label_counts)
@@ -250,6 +202,64 @@ def infer_schema(config: InferConfig) -> Inferred:
     if config.time is None:
         notes.append("no --time: training holds out the file's last rows for validation")
     return Inferred(schema, rows, positive_rate, table, notes)
+
+
+def _scan(
+    path: Path, table: NamedRows, config: InferConfig
+) -> tuple[list[str], dict[str, _Column], int, Counter[str]]:
+    """The one pass: per-column statistics, the row count and the label's value counts."""
+    columns = table.columns
+    flags = {config.label: "--label", **{c: "--ignore" for c in config.ignore}}
+    for flag, column in (
+        ("--user-key", config.user_key),
+        ("--item-key", config.item_key),
+        ("--time", config.time),
+    ):
+        if column is not None:
+            flags[column] = flag
+    for column, flag in flags.items():
+        if column not in columns:
+            shown = ", ".join(columns[:12]) + (" ..." if len(columns) > 12 else "")
+            raise DataError(f"{path}: no column {column!r} (given to {flag}); the file has {shown}")
+    index = {c: i for i, c in enumerate(columns)}
+    stats = {c: _Column(c) for c in columns}
+    keys = [k for k in (config.user_key, config.item_key) if k is not None]
+    rows = 0
+    last_time = -math.inf
+    label_counts: Counter[str] = Counter()
+    label_index = index[config.label]
+    for block in table.blocks:
+        for row in block:
+            if len(row) != len(columns):
+                raise DataError(
+                    f"{path}:{rows + 2}: expected {len(columns)} fields, got {len(row)}"
+                )
+            rows += 1
+            cells = ["" if v is None else str(v) for v in row]
+            label_counts[cells[label_index]] += 1
+            for c, text in zip(columns, cells, strict=True):
+                stats[c].add(text)
+            for k in keys:
+                kv = cells[index[k]]
+                for c, text in zip(columns, cells, strict=True):
+                    if c not in keys:
+                        stats[c].tie(k, kv, text)
+            if config.time is not None:
+                t = cells[index[config.time]]
+                try:
+                    tv = float(t)
+                except ValueError:
+                    raise DataError(
+                        f"{path}:{rows + 1}: --time column {config.time!r} is not a number: {t!r}"
+                    ) from None
+                if tv < last_time:
+                    raise DataError(
+                        f"{path}:{rows + 1}: rows are not in {config.time} order (the "
+                        "validation split is the last rows): sort the file by "
+                        f"{config.time} first"
+                    )
+                last_time = tv
+    return columns, stats, rows, label_counts
 
 
 def _count(col: _Column) -> str:

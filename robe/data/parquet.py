@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from robe.errors import DataError
@@ -10,8 +10,9 @@ from robe.errors import DataError
 Block = list[tuple[object, ...]]
 
 
-def parquet_rows(shard: Path, lines: int) -> tuple[list[str], Iterator[Block]]:
-    """The column names and the file's rows (tuples of Python values) in blocks."""
+def parquet_rows(shard: Path, lines: int) -> tuple[list[str], Iterator[Block], Callable[[], None]]:
+    """The column names, the file's rows (tuples of Python values) in blocks, and the
+    function that closes the file."""
     try:
         import pyarrow.parquet as pq
     except ImportError:
@@ -23,7 +24,7 @@ def parquet_rows(shard: Path, lines: int) -> tuple[list[str], Iterator[Block]]:
         file = pq.ParquetFile(shard)
     except (OSError, ValueError) as exc:
         raise DataError(f"{shard}: not a readable Parquet file ({exc})") from exc
-    return list(file.schema_arrow.names), _blocks(file, lines)
+    return list(file.schema_arrow.names), _blocks(file, lines), file.close
 
 
 def _blocks(file: object, lines: int) -> Iterator[Block]:

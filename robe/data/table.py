@@ -8,7 +8,9 @@ through `robe.data.cells`, the same conversions the service applies to JSON.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +24,45 @@ from robe.schema import Schema, Source
 Cells = Sequence[Sequence[object]]
 
 
-def named_rows(shard: Path, source: Source, lines: int) -> tuple[list[str], Iterator[Cells]]:
-    """The column names and blocks of rows of a csv, tsv or parquet file."""
+@dataclass(frozen=True)
+class NamedRows:
+    columns: list[str]
+    blocks: Iterator[Cells]
+
+
+@contextmanager
+def named_rows(shard: Path, source: Source, lines: int) -> Iterator[NamedRows]:
+    """The column names and blocks of rows of a csv, tsv or parquet file (closed on exit)."""
     from robe.data.delimited import delimited_rows
     from robe.data.parquet import parquet_rows
 
+    close: Callable[[], None]
     if source.format == "parquet":
-        return parquet_rows(shard, lines)
-    if source.format in ("csv", "tsv"):
-        return delimited_rows(shard, source, lines)
-    raise ValueError(f"{shard}: {source.format} files have no named columns")
+        columns, blocks, close = parquet_rows(shard, lines)
+    elif source.format in ("csv", "tsv"):
+        columns, blocks, close = delimited_rows(shard, source, lines)
+    else:
+        raise ValueError(f"{shard}: {source.format} files have no named columns")
+    try:
+        yield NamedRows(columns, blocks)
+    finally:
+        close()
 
 
 def table_blocks(
     shard: Path, schema: Schema, lines: int
 ) -> Iterator[tuple[int, ParsedBlock, list[BadLine]]]:
     """(0-based file line of a block's first row, parsed rows, bad rows) per block."""
-    columns, blocks = named_rows(shard, schema.source, lines)
-    encoder = ColumnEncoder(schema, columns, shard)
-    # File lines are 1-based in messages; a header is line 1 (parquet: row numbers).
-    first = 1 if schema.source.format != "parquet" and schema.source.header else 0
-    for block in blocks:
-        parsed, bad = encoder.encode(block)
-        if first == 0 and bad and bad[0].index == 0:
-            _check_header(shard, schema, block[0])
-        yield first, parsed, bad
-        first += len(block)
+    with named_rows(shard, schema.source, lines) as table:
+        encoder = ColumnEncoder(schema, table.columns, shard)
+        # File lines are 1-based in messages; a header is line 1 (parquet: row numbers).
+        first = 1 if schema.source.format != "parquet" and schema.source.header else 0
+        for block in table.blocks:
+            parsed, bad = encoder.encode(block)
+            if first == 0 and bad and bad[0].index == 0:
+                _check_header(shard, schema, block[0])
+            yield first, parsed, bad
+            first += len(block)
 
 
 def _check_header(shard: Path, schema: Schema, row: Sequence[object]) -> None:
