@@ -46,6 +46,9 @@ class FeatureLayout:
     item_sparse: npt.NDArray[np.bool_]  # [S] True for item-side key columns
     starts: tuple[int, ...]  # first key column of each sparse feature
     bucket_index: dict[int, int]  # bucketized sparse feature -> its raw-number column
+    # A request field feeds the feature of that name and every feature reading the
+    # column of that name (as in the file: "age" feeds `age` and an `age_band` of it).
+    targets: dict[str, list[tuple[str, int]]]  # field -> [("dense" | "sparse", index)]
 
     @classmethod
     def of(cls, schema: Schema) -> FeatureLayout:
@@ -61,6 +64,7 @@ class FeatureLayout:
             ),
             starts=tuple(key_starts(schema)),
             bucket_index={t: schema.num_dense + j for j, t in enumerate(buckets)},
+            targets=_targets(schema),
         )
 
     @property
@@ -99,34 +103,45 @@ class FeatureLayout:
         keys = np.full(self.num_key_columns, PAD_KEY, dtype=np.int64)
         keys[list(self.starts)] = MISSING_KEY
         for name, value in features.items():
-            if name in self.dense_index:
-                col = self.dense_index[name]
-                self._check_side(name, schema.dense[col].side, sides, where)
-                raw[col] = _dense_value(value, f"{where}.{name}")
-            elif name in self.sparse_index:
-                t = self.sparse_index[name]
-                feature = schema.sparse[t]
-                self._check_side(name, feature.side, sides, where)
-                if feature.bucketize:
-                    raw[self.bucket_index[t]] = _dense_value(value, f"{where}.{name}")
-                    continue
-                if isinstance(value, float):
-                    raise InvalidInput(
-                        f"{where}.{name}: a sparse feature must be a string or an integer, "
-                        f"got {value!r}"
-                    )
-                try:
-                    values = cells.sparse_keys(value, feature)
-                except ValueError as exc:
-                    raise InvalidInput(f"{where}.{name}: {exc}") from exc
-                keys[self.starts[t] : self.starts[t] + len(values)] = values
-            else:
+            targets = self.targets.get(name)
+            if targets is None:
                 raise InvalidInput(
                     f"{where}.{name}: unknown feature {name!r} (schema {schema.name!r} "
                     f"has dense {_span(list(self.dense_index))} and sparse "
                     f"{_span(list(self.sparse_index))})"
                 )
+            for kind, col in targets:
+                if kind == "dense":
+                    self._check_side(name, schema.dense[col].side, sides, where)
+                    raw[col] = _dense_value(value, f"{where}.{name}")
+                else:
+                    self._sparse(name, value, col, sides, where, raw, keys)
         return raw, keys
+
+    def _sparse(
+        self,
+        name: str,
+        value: object,
+        t: int,
+        sides: Collection[Side],
+        where: str,
+        raw: npt.NDArray[np.float64],
+        keys: Keys,
+    ) -> None:
+        feature = self.schema.sparse[t]
+        self._check_side(name, feature.side, sides, where)
+        if feature.bucketize:
+            raw[self.bucket_index[t]] = _dense_value(value, f"{where}.{name}")
+            return
+        if isinstance(value, float):
+            raise InvalidInput(
+                f"{where}.{name}: a sparse feature must be a string or an integer, got {value!r}"
+            )
+        try:
+            values = cells.sparse_keys(value, feature)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}.{name}: {exc}") from exc
+        keys[self.starts[t] : self.starts[t] + len(values)] = values
 
     def _convert(self, raw_rows: list[tuple[npt.NDArray[np.float64], Keys]]) -> tuple[Dense, Keys]:
         raw = np.stack([r for r, _ in raw_rows])
@@ -157,6 +172,18 @@ class FeatureLayout:
         dense = np.where(self.item_dense, item_dense, user_dense).astype(np.float32, copy=False)
         keys = np.where(self.item_sparse, item_keys, user_keys)
         return dense, keys
+
+
+def _targets(schema: Schema) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    features = [("dense", i, f.name, f.source_column) for i, f in enumerate(schema.dense)]
+    features += [("sparse", t, f.name, f.source_column) for t, f in enumerate(schema.sparse)]
+    for kind, index, name, _ in features:
+        out.setdefault(name, []).append((kind, index))
+    for kind, index, name, column in features:
+        if column != name and (kind, index) not in out.setdefault(column, []):
+            out[column].append((kind, index))
+    return out
 
 
 def _span(names: list[str]) -> str:
