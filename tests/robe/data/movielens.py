@@ -53,3 +53,9 @@ def write_ratings(
                     874_700_000 + 60 * r,
                 )
             )
+
+
+if __name__ == "__main__":
+    import sys
+
+    write_ratings(Path(sys.argv[1] if len(sys.argv) > 1 else "ratings.csv"))
