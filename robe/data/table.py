@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from robe.data import cells
 from robe.data.tsv import BadLine, ParsedBlock
 from robe.errors import DataError
 from robe.keys import PAD_KEY
-from robe.schema import Schema, Source
+from robe.schema import Schema, Source, SparseFeature
 
 Cells = Sequence[Sequence[object]]
 
@@ -109,58 +110,115 @@ class ColumnEncoder:
         self.num_columns = len(columns)
 
     def encode(self, rows: Cells) -> tuple[ParsedBlock, list[BadLine]]:
-        """Parse one block; bad rows come back as (index in block, reason)."""
+        """Parse one block column by column; bad rows come back as (index, reason)."""
         schema = self.schema
-        n = len(rows)
-        labels = np.zeros(n, dtype=np.float32)
-        numbers = np.full((n, schema.num_dense + len(self.bucket)), np.nan)
-        keys = np.full((n, self.width), PAD_KEY, dtype=np.int64)
-        bad: list[BadLine] = []
+        bad: dict[int, str] = {}
+        need = max(self.label_col, *self.dense_cols, *self.sparse_cols) + 1
         for i, row in enumerate(rows):
-            try:
-                self._encode_row(row, i, labels, numbers, keys)
-            except (ValueError, IndexError) as exc:
-                bad.append(BadLine(i, str(exc)))
+            if len(row) < need:
+                bad[i] = f"expected {self.num_columns} fields, got {len(row)}"
+        good = [row for i, row in enumerate(rows) if i not in bad] if bad else rows
+        index = [i for i in range(len(rows)) if i not in bad]
+        n = len(good)
+        columns = list(zip(*good, strict=False)) if n else []
+
+        def column(c: int) -> Sequence[object]:
+            return columns[c] if n else ()
+
+        labels = np.zeros(n, dtype=np.float32)
+        rule = schema.source.label
+        seen: dict[object, float | str] = {}
+        for i, value in enumerate(column(self.label_col)):
+            got = seen.get(value)
+            if got is None:
+                try:
+                    got = cells.label(value, rule)
+                except ValueError as exc:
+                    got = str(exc)
+                seen[value] = got
+            if isinstance(got, str):
+                bad.setdefault(index[i], got)
+            else:
+                labels[i] = got
+        numbers = np.full((n, schema.num_dense + len(self.bucket)), np.nan)
+        numeric = [(f.name, c) for f, c in zip(schema.dense, self.dense_cols, strict=True)]
+        numeric += [
+            (schema.sparse[t].name, c) for t, c in zip(self.bucket, self.bucket_cols, strict=True)
+        ]
+        for j, (name, c) in enumerate(numeric):
+            numbers[:, j] = self._numbers(column(c), name, index, bad)
+        keys = np.full((n, self.width), PAD_KEY, dtype=np.int64)
+        for t, (feature, c) in enumerate(zip(schema.sparse, self.sparse_cols, strict=True)):
+            if not feature.bucketize:
+                self._keys(column(c), feature, keys, self.starts[t], index, bad)
+        if self.time_col is not None:
+            self._check_time(self._numbers(column(self.time_col), "time", index, bad))
         if not bad:
             return ParsedBlock(labels, numbers, keys), []
-        keep = np.ones(n, dtype=bool)
-        keep[[b.index for b in bad]] = False
-        return ParsedBlock(labels[keep], numbers[keep], keys[keep]), bad
+        keep = np.array([i not in bad for i in index], dtype=bool)
+        parsed = ParsedBlock(labels[keep], numbers[keep], keys[keep])
+        return parsed, [BadLine(i, bad[i]) for i in sorted(bad)]
 
-    def _encode_row(
-        self,
-        row: Sequence[object],
-        i: int,
-        labels: np.ndarray,
-        numbers: np.ndarray,
-        keys: np.ndarray,
+    @staticmethod
+    def _numbers(
+        values: Sequence[object], name: str, index: list[int], bad: dict[int, str]
+    ) -> npt.NDArray[np.float64]:
+        """A column of numbers at numpy speed; cell by cell only when one is not a number."""
+        try:
+            out = np.array(
+                [math.nan if v is None or v == "" else v for v in values], dtype=np.float64
+            )
+            if not np.isinf(out).any():
+                return out
+        except (ValueError, TypeError):
+            pass
+        out = np.full(len(values), np.nan)
+        for i, v in enumerate(values):
+            try:
+                out[i] = cells.number(v)
+            except ValueError as exc:
+                bad.setdefault(index[i], f"{name}: {exc}")
+        return out
+
+    @staticmethod
+    def _keys(
+        values: Sequence[object],
+        feature: SparseFeature,
+        keys: npt.NDArray[np.int64],
+        start: int,
+        index: list[int],
+        bad: dict[int, str],
     ) -> None:
-        schema = self.schema
-        if len(row) <= max(self.label_col, *self.dense_cols, *self.sparse_cols):
-            raise ValueError(f"expected {self.num_columns} fields, got {len(row)}")
-        labels[i] = cells.label(row[self.label_col], schema.source.label)
-        for j, col in enumerate(self.dense_cols):
-            numbers[i, j] = _named(cells.number, row[col], schema.dense[j].name)
-        for j, (t, col) in enumerate(zip(self.bucket, self.bucket_cols, strict=True)):
-            numbers[i, schema.num_dense + j] = _named(cells.number, row[col], schema.sparse[t].name)
-        for t, (feature, col) in enumerate(zip(schema.sparse, self.sparse_cols, strict=True)):
-            if feature.bucketize:
-                continue
-            values = _named(lambda v, f=feature: cells.sparse_keys(v, f), row[col], feature.name)
-            keys[i, self.starts[t] : self.starts[t] + len(values)] = values
-        if self.time_col is not None:
-            time = cells.number(row[self.time_col])
-            if time < self.last_time:
-                raise DataError(
-                    f"{self.where}: rows are not in time order ({schema.source.time} goes "
-                    f"back from {self.last_time:g} to {time:g}): sort the file by it, since "
-                    "the validation split is the last rows"
-                )
-            self.last_time = time
+        """One feature's key columns; each distinct cell is keyed once per block."""
+        cache: dict[object, list[int] | str] = {}
+        for i, v in enumerate(values):
+            cell = tuple(v) if isinstance(v, list) else v
+            got = cache.get(cell)
+            if got is None:
+                try:
+                    got = cells.sparse_keys(v, feature)
+                except ValueError as exc:
+                    got = f"{feature.name}: {exc}"
+                cache[cell] = got
+            if isinstance(got, str):
+                bad.setdefault(index[i], got)
+            elif len(got) == 1:
+                keys[i, start] = got[0]
+            else:
+                keys[i, start : start + len(got)] = got
 
-
-def _named(convert, value: object, name: str):  # type: ignore[no-untyped-def]
-    try:
-        return convert(value)
-    except ValueError as exc:
-        raise ValueError(f"{name}: {exc}") from None
+    def _check_time(self, times: npt.NDArray[np.float64]) -> None:
+        if not times.size:
+            return
+        previous = np.concatenate([[self.last_time], times[:-1]])
+        back = np.flatnonzero(times < previous)
+        if back.size:
+            i = int(back[0])
+            raise DataError(
+                f"{self.where}: rows are not in time order ({self.schema.source.time} goes "
+                f"back from {previous[i]:g} to {times[i]:g}): sort the file by it, since "
+                "the validation split is the last rows"
+            )
+        known = times[~np.isnan(times)]
+        if known.size:
+            self.last_time = float(known[-1])
