@@ -55,7 +55,7 @@ def _add_items(
     """Each row's item features, written over the item's earlier ones."""
     columns = table.columns
     index = {c: i for i, c in enumerate(columns)}
-    wanted = [item_key] + [f.source_column for f in (*dense, *sparse)]
+    wanted = [item_key, *(f.source_column for f in dense), *(f.source_column for f in sparse)]
     for column in wanted:
         if column not in index:
             raise DataError(

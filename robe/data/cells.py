@@ -66,7 +66,7 @@ def label(value: object, rule: LabelRule) -> float:
     """The 0/1 label of a row from its label cell."""
     if rule.op is None:
         if value in ("0", "1", 0, 1) and not isinstance(value, bool):
-            return float(value)  # type: ignore[arg-type]
+            return float(value)
         raise ValueError(
             f"label {rule.column!r} must be 0 or 1, got {value!r}: give the schema's "
             'source.label a rule such as {"op": ">=", "value": 4}'

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 from robe.data.shards import open_shard
 from robe.errors import DataError
 from robe.schema import Source
 
-Block = list[list[str]]
+Block = list[Sequence[object]]
 
 
 def delimited_rows(
@@ -24,9 +25,9 @@ def delimited_rows(
 ) -> tuple[list[str], Iterator[Block], Callable[[], None]]:
     """The column names, the file's rows in blocks of at most `lines` (header skipped),
     and the function that closes the file."""
-    quoting = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
+    quoting: Literal[0, 3] = csv.QUOTE_NONE if source.format == "tsv" else csv.QUOTE_MINIMAL
     raw = open_shard(shard)
-    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline="")  # type: ignore[type-var]
     reader = csv.reader(text, delimiter=source.field_delimiter, quoting=quoting)
     if source.header:
         try:
@@ -44,7 +45,7 @@ def delimited_rows(
 
 
 def _blocks(
-    text: io.TextIOWrapper, reader: Iterator[list[str]], shard: Path, lines: int
+    text: io.TextIOWrapper[Any], reader: Iterator[list[str]], shard: Path, lines: int
 ) -> Iterator[Block]:
     with text:  # closed at the end of the blocks too
         block: Block = []

@@ -142,8 +142,8 @@ def infer_schema(config: InferConfig) -> Inferred:
     if not path.is_file():
         raise DataError(f"--data {path}: no such file")
     source = Source(format=source_format(path), header=True)  # type: ignore[arg-type]
-    with named_rows(path, source, 8192) as table:
-        columns, stats, rows, label_counts = _scan(path, table, config)
+    with named_rows(path, source, 8192) as named:
+        columns, stats, rows, label_counts = _scan(path, named, config)
     keys = [k for k in (config.user_key, config.item_key) if k is not None]
     if rows == 0:
         raise DataError(f"{path}: no rows")
@@ -151,12 +151,12 @@ def infer_schema(config: InferConfig) -> Inferred:
     skip = {config.label, *config.ignore, *([config.time] if config.time else [])}
     dense: list[DenseFeature] = []
     sparse: list[SparseFeature] = []
-    table: list[tuple[str, ...]] = []
+    summary: list[tuple[str, ...]] = []
     for c in columns:
         col = stats[c]
         if c in skip:
             role = "label" if c == config.label else "time" if c == config.time else "ignored"
-            table.append((c, role, "", _count(col), "", rule_note if c == config.label else ""))
+            summary.append((c, role, "", _count(col), "", rule_note if c == config.label else ""))
             continue
         side = _side(c, col, config)
         is_key = c in keys
@@ -167,7 +167,7 @@ def infer_schema(config: InferConfig) -> Inferred:
         )
         if col.all_numeric and not is_key and not small_int and col.separator is None:
             dense.append(DenseFeature(c, side, transform="standardize"))
-            table.append((c, "dense", side, _count(col), "", "standardize"))
+            summary.append((c, "dense", side, _count(col), "", "standardize"))
             continue
         size = max(16, 2 * col.cardinality)
         note = ""
@@ -182,7 +182,7 @@ def infer_schema(config: InferConfig) -> Inferred:
             sparse.append(SparseFeature(c, side, size, hex=False))
         if col.non_empty == 0:
             note = "always empty"
-        table.append((c, "sparse", side, _count(col), str(size), note))
+        summary.append((c, "sparse", side, _count(col), str(size), note))
     if not sparse:
         raise DataError(
             f"{path}: no categorical column to embed; name one with --user-key or --item-key"
@@ -201,7 +201,7 @@ def infer_schema(config: InferConfig) -> Inferred:
     ]
     if config.time is None:
         notes.append("no --time: training holds out the file's last rows for validation")
-    return Inferred(schema, rows, positive_rate, table, notes)
+    return Inferred(schema, rows, positive_rate, summary, notes)
 
 
 def _scan(

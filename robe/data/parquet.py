@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from robe.errors import DataError
 
-Block = list[tuple[object, ...]]
+Block = list[Sequence[object]]
 
 
 def parquet_rows(shard: Path, lines: int) -> tuple[list[str], Iterator[Block], Callable[[], None]]:

@@ -22,7 +22,7 @@ from robe.errors import DataError
 from robe.keys import PAD_KEY
 from robe.schema import Schema, Source, SparseFeature
 
-Cells = Sequence[Sequence[object]]
+Cells = list[Sequence[object]]
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,6 @@ def test_the_page_runs_as_written(
     doc = blocks()
     head = next(text for kind, text in doc if kind == "text")
     assert (tmp_path / "ratings.csv").read_text().startswith(head)
-    served: dict[str, str] = {}
     answers: list[dict[str, object]] = []
     client: TestClient | None = None
     last_output = ""
@@ -67,7 +66,6 @@ def test_the_page_runs_as_written(
             argv = shlex.split(line)
             if argv[:2] == ["robe", "serve"]:
                 name, path = argv[argv.index("--model") + 1].split("=")
-                served[name] = path
                 client = TestClient(build_app(Settings(models=[f"{name}={path}"])))
                 client.__enter__()
             elif argv[0] == "robe":
@@ -87,7 +85,9 @@ def test_the_page_runs_as_written(
     client.__exit__(None, None, None)
     by_int, by_str, scored = answers
     assert by_int["items"] == by_str["items"]
-    ids = [i["item_id"] for i in by_int["items"]]  # type: ignore[index]
+    items = by_int["items"]
+    assert isinstance(items, list)
+    ids = [i["item_id"] for i in items]
     assert len(ids) == 3 and not {"8", "2"} & set(ids)
     assert by_int["scored"] == 199 - 2
     assert len(scored["scores"]) == 1  # type: ignore[arg-type]
