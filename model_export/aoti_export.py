@@ -3,7 +3,7 @@
 The lookup is the plain-torch reference, so the package holds only ATen kernels and
 loads with `torch._inductor.aoti_load_package` without a compiler and without
 importing robe. A package is compiled for one platform and one torch version; the
-manifest records both and `runners.load_aoti` refuses any other.
+manifest records both and `loaders.aoti_package` refuses any other.
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from robe.schema import Schema
 FORMAT = "robe-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CATALOG = "items.jsonl"
 # The file each format is written to; the manifest's "formats" records it too.
 FORMAT_FILES: dict[str, str] = {
     "onnx": "model.onnx",

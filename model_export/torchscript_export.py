@@ -1,7 +1,7 @@
 """TorchScript: the serving model scripted with the lookup as the registered custom op.
 
 The file refers to `robe::lookup` by name, so whoever loads it must import `robe.ops`
-first; an extra file in the archive says so, and `runners.load_torchscript` turns
+first; an extra file in the archive says so, and `loaders.torchscript_module` turns
 torch's "unknown builtin op" into an error naming the package.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from model_export.loaders import torchscript_module
 from model_export.manifest import FORMAT_FILES
 from model_export.quiet import torch_notices_silenced
 from model_export.serving import ServingModel, index_model
@@ -47,6 +48,6 @@ def scripted_indices(model: DLRM) -> torch.jit.ScriptModule:
     buffer = io.BytesIO()
     with torch_notices_silenced():
         torch.jit.save(torch.jit.script(indices), buffer)
-        buffer.seek(0)
-        loaded: torch.jit.ScriptModule = torch.jit.load(buffer)  # type: ignore[no-untyped-call]
+    buffer.seek(0)
+    loaded: torch.jit.ScriptModule = torchscript_module(buffer)
     return loaded

@@ -136,7 +136,7 @@ def run_lookup(args: argparse.Namespace) -> int:
 
 
 def run_model(args: argparse.Namespace) -> int:
-    from robe.bench.model import ModelBenchConfig, run
+    from model_export.bench import ModelBenchConfig, run
 
     config = ModelBenchConfig(
         batch=args.batch,

@@ -126,7 +126,7 @@ def run_schema(args: argparse.Namespace) -> int:
 
 
 def run_catalog(args: argparse.Namespace) -> int:
-    from robe.data.catalog import build_catalog
+    from robe.data.catalog_builder import build_catalog
 
     count = build_catalog(args.data, load_schema(args.schema), args.item_key, args.out)
     print(f"wrote {count} items to {args.out}")

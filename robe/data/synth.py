@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from robe.data.items import write_items
+from robe.catalog import CATALOG, CatalogItem, write_items
 from robe.data.synth_params import STREAM_ROWS
 from robe.data.synth_random import salt, token32
 from robe.data.synth_world import Chunk, World
@@ -240,13 +240,13 @@ def _write_items(config: SynthConfig, world: World) -> None:
     dense_values = items.dense.tolist()
     sparse_present = (items.sparse >= 0).tolist()
 
-    def items_of() -> Iterator[tuple[str, dict[str, int | str | None]]]:
+    def catalog() -> Iterator[CatalogItem]:
         for i in range(len(items)):
             features: dict[str, int | str | None] = {}
             for name, value in zip(dense_names, dense_values[i], strict=True):
                 features[name] = value if value >= 0 else None
             for name, text, ok in zip(sparse_names, hex_text[i], sparse_present[i], strict=True):
                 features[name] = text if ok else None
-            yield f"item-{i:06d}", features
+            yield CatalogItem(f"item-{i:06d}", features)
 
-    write_items(config.out / "items.jsonl", items_of())
+    write_items(config.out / CATALOG, catalog())

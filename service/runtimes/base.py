@@ -13,7 +13,6 @@ from service.rows import Dense, Keys
 log = logging.getLogger("robe.service")
 
 Scores = npt.NDArray[np.float32]
-BACKENDS = ("onnx", "torchscript", "aoti", "eager")
 
 
 class Runtime(ABC):

@@ -50,6 +50,11 @@ def test_schema_inference(
     assert schema.source.time == "timestamp" and schema.source.label.value == 4
     users = next(f for f in schema.sparse if f.name == "user_id")
     assert users.size >= 2 * 250  # headroom over the observed ids
+    assert main(["data", "inspect", str(ratings), "--schema", str(out), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    sparse = {f["name"]: f for f in report["sparse"]}
+    assert sparse["genres"]["distinct"] == 8 and sparse["gender"]["distinct"] == 2
+    assert report["rows"] == 3000
 
 
 def test_catalog_latest_row_wins(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from robe.catalog import CatalogItem, write_items
 from robe.data import cells
-from robe.data.items import write_items
 from robe.data.shards import list_shards
 from robe.data.table import NamedRows, named_rows
 from robe.errors import DataError
@@ -35,7 +35,8 @@ def build_catalog(data: Path, schema: Schema, item_key: str, out: Path) -> int:
             _add_items(shard, schema, table, item_key, dense, sparse, items)
     if not items:
         raise DataError(f"{data}: no rows with an {item_key!r} value")
-    return write_items(out, items.items())
+    write_items(out, (CatalogItem(item_id, f) for item_id, f in items.items()))
+    return len(items)
 
 
 def _plain(x: float) -> float | int:
