@@ -91,3 +91,21 @@ def _compare(left: float | str, op: str, right: float | str) -> bool:
     if isinstance(left, str) or isinstance(right, str):
         raise ValueError(f"label rule {op} needs a numeric value")
     return {">=": left >= right, ">": left > right, "<=": left <= right, "<": left < right}[op]
+
+
+def time_value(value: object) -> float | str:
+    """A time cell, for checking row order: a number (a timestamp), else its text (ISO
+    dates sort as text); missing is -inf (it never breaks the order)."""
+    if value is None or value == "":
+        return -math.inf
+    try:
+        return number(value)
+    except ValueError:
+        return str(value)
+
+
+def in_order(previous: float | str, current: float | str) -> bool:
+    """Whether `current` may follow `previous`; numbers and text do not mix."""
+    if isinstance(previous, str) != isinstance(current, str):
+        return previous == -math.inf or current == -math.inf
+    return previous <= current  # type: ignore[operator]

@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from robe.data.cells import in_order, time_value
 from robe.data.table import NamedRows, named_rows
 from robe.errors import DataError
 from robe.schema import (
@@ -225,7 +226,7 @@ def _scan(
     stats = {c: _Column(c) for c in columns}
     keys = [k for k in (config.user_key, config.item_key) if k is not None]
     rows = 0
-    last_time = -math.inf
+    last_time: float | str = -math.inf
     label_counts: Counter[str] = Counter()
     label_index = index[config.label]
     for block in table.blocks:
@@ -245,14 +246,10 @@ def _scan(
                     if c not in keys:
                         stats[c].tie(k, kv, text)
             if config.time is not None:
-                t = cells[index[config.time]]
-                try:
-                    tv = float(t)
-                except ValueError:
-                    raise DataError(
-                        f"{path}:{rows + 1}: --time column {config.time!r} is not a number: {t!r}"
-                    ) from None
-                if tv < last_time:
+                tv = time_value(cells[index[config.time]])
+                if tv == -math.inf:
+                    continue
+                if not in_order(last_time, tv):
                     raise DataError(
                         f"{path}:{rows + 1}: rows are not in {config.time} order (the "
                         "validation split is the last rows): sort the file by "

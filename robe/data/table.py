@@ -106,7 +106,7 @@ class ColumnEncoder:
         self.time_col = None if source.time is None else find(source.time, "the time column")
         self.starts = [0, *np.cumsum(schema.key_widths[:-1]).tolist()]
         self.width = sum(schema.key_widths)
-        self.last_time = -math.inf
+        self.last_time: float | str = -math.inf
         self.num_columns = len(columns)
 
     def encode(self, rows: Cells) -> tuple[ParsedBlock, list[BadLine]]:
@@ -152,7 +152,8 @@ class ColumnEncoder:
             if not feature.bucketize:
                 self._keys(column(c), feature, keys, self.starts[t], index, bad)
         if self.time_col is not None:
-            self._check_time(self._numbers(column(self.time_col), "time", index, bad))
+            times = column(self.time_col)
+            self._check_time([t for i, t in zip(index, times, strict=True) if i not in bad])
         if not bad:
             return ParsedBlock(labels, numbers, keys), []
         keep = np.array([i not in bad for i in index], dtype=bool)
@@ -207,18 +208,17 @@ class ColumnEncoder:
             else:
                 keys[i, start : start + len(got)] = got
 
-    def _check_time(self, times: npt.NDArray[np.float64]) -> None:
-        if not times.size:
-            return
-        previous = np.concatenate([[self.last_time], times[:-1]])
-        back = np.flatnonzero(times < previous)
-        if back.size:
-            i = int(back[0])
-            raise DataError(
-                f"{self.where}: rows are not in time order ({self.schema.source.time} goes "
-                f"back from {previous[i]:g} to {times[i]:g}): sort the file by it, since "
-                "the validation split is the last rows"
-            )
-        known = times[~np.isnan(times)]
-        if known.size:
-            self.last_time = float(known[-1])
+    def _check_time(self, values: Sequence[object]) -> None:
+        last = self.last_time
+        for value in values:
+            current = cells.time_value(value)
+            if current == -math.inf:
+                continue
+            if not cells.in_order(last, current):
+                raise DataError(
+                    f"{self.where}: rows are not in time order ({self.schema.source.time} goes "
+                    f"back from {last} to {current}): sort the file by it, since the "
+                    "validation split is the last rows"
+                )
+            last = current
+        self.last_time = last

@@ -241,3 +241,14 @@ def test_parquet_without_pyarrow(
     ]
     err = one_error_line(argv, capsys)
     assert "reading Parquet needs pyarrow" in err and "pip install" in err
+
+
+def test_text_times_are_ordered_as_text(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    data = tmp_path / "r.csv"
+    data.write_text("user,item,label,day\n1,2,1,2024-01-09\n2,3,0,2024-01-10\n3,3,1,\n")
+    argv = ["data", "schema", "--data", str(data), "--label", "label", "--time", "day"]
+    assert main([*argv, "--out", str(tmp_path / "s.json")]) == 0
+    capsys.readouterr()
+    data.write_text("user,item,label,day\n1,2,1,2024-01-10\n2,3,0,2024-01-09\n")
+    err = one_error_line([*argv, "--out", str(tmp_path / "t.json")], capsys)
+    assert "sort the file by day" in err
