@@ -19,7 +19,7 @@ import torch
 
 from model_export.artifact import write_format
 from model_export.loaders import format_scorer
-from robe.bench import heap, machine, timing
+from robe.bench import machine, timing
 from robe.bench.names import EMBEDDINGS
 from robe.bench.workload import make_ids
 from robe.checkpoint import ModelSpec
@@ -105,10 +105,7 @@ def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> tuple[D
 def run(
     config: ModelBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
-    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
+    device, host = machine.start(config.device)
     schema = load_schema(config.schema)
     gen = torch.Generator().manual_seed(config.seed)
     dense = torch.randn(config.batch, schema.num_dense, generator=gen).to(device)
@@ -162,7 +159,7 @@ def run(
         gc.collect()
         scratch.cleanup()
     return {
-        "machine": {**machine.describe(config.device), "heap": heap_note},
+        "machine": host,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [f"ROBE at compression {config.compression:g}; Zipf ids; inference mode"],
         "cases": cases,

@@ -25,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 
 from model_export.errors import ArtifactError, IncompatibleArtifactError
-from model_export.manifest import Manifest
+from model_export.manifest import FORMATS, Manifest
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
@@ -257,7 +257,7 @@ def format_scorer(
         return load_torchscript(path, device=device)
     if fmt == "aoti":
         return load_aoti(path, entry=entry, device=device)
-    raise ArtifactError(f"unknown format {fmt!r} (known: onnx, torchscript, aoti)")
+    raise ArtifactError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
 def load_format(manifest: Manifest, fmt: str, *, device: str = "cpu") -> Scorer:

@@ -21,7 +21,7 @@ import torch
 
 from model_export import loaders
 from model_export.aoti_export import compile_indices
-from model_export.serving import eager_indices, eager_scores
+from model_export.exportable import eager_indices, eager_scores
 from model_export.torchscript_export import scripted_indices
 from robe.checkpoint import ModelSpec
 from robe.keys import MISSING_KEY

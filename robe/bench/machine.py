@@ -79,3 +79,18 @@ def describe(device: str = "cpu") -> dict[str, Any]:
     summary = info.get("gpu") or f"{info['cpu']} ({info['cpu_cores']} cores)"
     info["description"] = f"{summary}, torch {info['torch']}"
     return info
+
+
+def start(device: str) -> tuple[Any, dict[str, Any]]:
+    """What a benchmark does first: its torch device (refused when CUDA is asked for and
+    absent), glibc heap reuse set before anything is allocated and timed, and the
+    machine's description with what was done to the heap."""
+    import torch
+
+    from robe.bench import heap
+
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for, but CUDA is not available")
+    note = heap.reuse_freed_memory()
+    return dev, {**describe(device), "heap": note}

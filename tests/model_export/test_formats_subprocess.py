@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_export.serving import eager_scores
+from model_export.exportable import eager_scores
 from model_export.verify import verify_batch
 from robe.checkpoint import load_checkpoint
 
