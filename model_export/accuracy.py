@@ -43,10 +43,10 @@ def validation_rows(
     schema: Schema, metrics: dict[str, Any], data: Path | None, limit: int | None = None
 ) -> tuple[LabelledRows, str]:
     """The rows the guard scores, and where they came from (for the manifest)."""
-    from robe.data.reader import read_criteo
+    from robe.data.reader import read_rows
 
     if data is not None:
-        rows = read_criteo(data, schema, limit_rows=limit)
+        rows = read_rows(data, schema, limit_rows=limit)
         source = str(data)
     else:
         path, held = metrics.get("data"), metrics.get("val_rows")
@@ -57,7 +57,7 @@ def validation_rows(
             )
         if not Path(path).exists():
             raise ExportError(f"--verify: the run's data {path} is gone; pass --verify-data FILE")
-        every = read_criteo(Path(path), schema)
+        every = read_rows(Path(path), schema)
         rows = every.take(slice(len(every) - held, len(every)))
         if limit is not None:
             rows = rows.take(slice(0, limit))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from robe.cli import bench_service
+
+C = TypeVar("C")
 
 
 def _csv(kind: type = str) -> Any:
@@ -128,6 +131,12 @@ def _progress(case: dict[str, Any]) -> None:
     print(json.dumps(fields), file=sys.stderr, flush=True)
 
 
+def _config(cls: type[C], args: argparse.Namespace, **given: Any) -> C:
+    """A benchmark's config from the flags named like its fields (the rest: defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(given)  # type: ignore[arg-type]
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)}, **given)
+
+
 def _write(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -139,21 +148,7 @@ def run_lookup(args: argparse.Namespace) -> int:
     omp = wait_passively()  # before lookup.py imports torch
     from robe.bench.lookup import LookupBenchConfig, run
 
-    config = LookupBenchConfig(
-        shapes=args.shapes,
-        batches=args.batches,
-        ids=args.ids,
-        passes=args.passes,
-        impls=args.impls,
-        device=args.device,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        burst=args.burst,
-        max_seconds_per_case=args.max_seconds_per_case,
-        compression=args.compression,
-        chunk=args.chunk,
-        plain_budget_bytes=int(args.plain_budget_gb * 2**30),
-    )
+    config = _config(LookupBenchConfig, args, plain_budget_bytes=int(args.plain_budget_gb * 2**30))
     result = run(config, _progress)
     result["machine"]["omp"] = omp
     _write(args.out, result)
@@ -173,20 +168,11 @@ def _named_paths(pairs: list[str], flag: str) -> tuple[tuple[str, Path], ...]:
 def run_model(args: argparse.Namespace) -> int:
     from robe.bench.omp import wait_passively
 
-    omp = wait_passively()  # before model.py imports torch
-    from robe.bench.model import ModelBenchConfig, run
+    omp = wait_passively()  # before model_export.bench imports torch
+    from model_export.bench import ModelBenchConfig, run
 
-    config = ModelBenchConfig(
-        presets=args.presets,
-        precisions=args.precisions,
-        checkpoints=_named_paths(args.checkpoint, "--checkpoint"),
-        guard_rows=args.guard_rows,
-        batch=args.batch,
-        compression=args.compression,
-        embeddings=args.embeddings,
-        runtimes=args.runtimes,
-        device=args.device,
-        repeats=args.repeats,
+    config = _config(
+        ModelBenchConfig, args, checkpoints=_named_paths(args.checkpoint, "--checkpoint")
     )
     result = run(config, _progress)
     result["machine"]["omp"] = omp

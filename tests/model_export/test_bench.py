@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from robe.bench.model import RUNTIMES, ModelBenchConfig, run
+from model_export.bench import RUNTIMES, ModelBenchConfig, run
 from robe.cli.main import main
 from tests.model_export.conftest import TINY
 

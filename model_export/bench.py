@@ -3,11 +3,12 @@ runtime and precision.
 
 A runtime is a name and a function that turns an eval-mode DLRM (with its spec, a
 precision and a scratch folder) into a callable returning scores: eager,
-`torch.compile`, and the three exported formats, each written by model_export and loaded
-by its runner as a server would. Precisions come from model_export.precision; one a
-runtime does not offer is a skipped case with the reason. With a trained run for a
-preset (`checkpoints`), its ROBE model is benchmarked and every variant's validation AUC
-is compared with eager fp32 (`auc_delta`, the export's accuracy guard).
+`torch.compile`, and the three exported formats, each written by model_export and
+opened by model_export.loaders as a server would. It lives in model_export, not in the
+robe library, because it imports both. Precisions come from model_export.precision;
+one a runtime does not offer is a skipped case with the reason. With a trained run for
+a preset (`checkpoints`), its ROBE model is benchmarked and every variant's validation
+AUC is compared with eager fp32 (`auc_delta`, the export's accuracy guard).
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from typing import Any
 
 import torch
 
-from robe.bench import heap, machine, timing
+from model_export.artifact import write_format
+from model_export.loaders import format_scorer
+from robe.bench import machine, timing
 from robe.bench.names import EMBEDDINGS
 from robe.bench.workload import make_ids
 from robe.checkpoint import ModelSpec
@@ -58,11 +61,9 @@ def _compiled(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Fo
 
 
 def _exported(fmt: str) -> Runtime:
-    """Export to `fmt` in `workdir`, then load it with model_export's runner for it."""
+    """Export to `fmt` in `workdir`, then load it with model_export's loader for it."""
 
     def runtime(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
-        from model_export import runners
-        from model_export.artifact import write_format
         from model_export.precision import FP32, PrecisionUnavailableError, write_onnx_variant
 
         if precision != FP32 and fmt != "onnx":
@@ -72,14 +73,7 @@ def _exported(fmt: str) -> Runtime:
         model.to(device)
         if fmt == "onnx":
             entry = write_onnx_variant(workdir / entry["file"], precision)
-        path = workdir / entry["file"]
-        if fmt == "onnx":
-            provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-            scorer = runners.load_onnx(path, providers=[provider])
-        elif fmt == "torchscript":
-            scorer = runners.load_torchscript(path, device=device)
-        else:
-            scorer = runners.load_aoti(path, entry=entry, device=device)
+        scorer = format_scorer(workdir, fmt, entry, device=device)
 
         def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
             return scorer(dense.cpu().numpy(), values.cpu().numpy(), offsets.cpu().numpy())
@@ -201,10 +195,7 @@ def _numpy(forward: Forward) -> Callable[..., Any]:
 def run(
     config: ModelBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
-    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
+    device, host = machine.start(config.device)
     cases: list[dict[str, Any]] = []
     runs = dict(config.checkpoints)
     for preset in config.presets:
@@ -225,7 +216,7 @@ def run(
                     continue
             cases += _preset_cases(config, preset, kind, runs.get(preset), device, base, progress)
     return {
-        "machine": {**machine.describe(config.device), "heap": heap_note},
+        "machine": host,
         "config": {
             k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
             for k, v in vars(config).items()
