@@ -7,6 +7,7 @@ The rows are the training run's own validation split (the chronologically last
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,9 @@ class LabelledRows:
     labels: Floats
     dense: Floats
     keys: Ints  # [n, T]: one value per feature
+
+    def head(self, n: int) -> LabelledRows:
+        return LabelledRows(self.labels[:n], self.dense[:n], self.keys[:n])
 
     def batches(self, size: int = BATCH) -> Iterator[tuple[Floats, Ints, Ints]]:
         for start in range(0, len(self.labels), size):
@@ -90,4 +94,45 @@ def guard(labels: Floats, reference: Floats, scores: Floats) -> dict[str, Any]:
         "max_abs_diff": float(diff.max()),
         "mean_abs_diff": float(diff.mean()),
         "passed": delta >= AUC_DELTA_MIN,
+    }
+
+
+def verify_precisions(
+    model: Any,
+    directory: Path,
+    formats: dict[str, dict[str, Any]],
+    rows: LabelledRows,
+    source: str,
+) -> dict[str, Any]:
+    """The manifest's `verify.precisions`: every format at every precision it carries,
+    scored on `rows` against the eager fp32 model."""
+    import torch
+
+    from model_export.exportable import eager_scores
+    from model_export.loaders import format_scorer
+    from model_export.precision import FP32, variant_entry
+
+    def eager(dense: Floats, values: Ints, offsets: Ints) -> Floats:
+        args = (torch.from_numpy(dense), torch.from_numpy(values), torch.from_numpy(offsets))
+        return eager_scores(model, *args).numpy()
+
+    reference = score_all(eager, rows)
+    variants: dict[str, dict[str, Any]] = {}
+    for fmt, entry in formats.items():
+        for precision in (FP32, *entry.get("precisions", {})):
+            scorer = format_scorer(directory, fmt, variant_entry(entry, precision))
+            score_all(scorer, rows.head(BATCH))  # warm-up: first-call allocations
+            started = time.perf_counter()
+            scores = score_all(scorer, rows)
+            seconds = time.perf_counter() - started
+            record = guard(rows.labels, reference, scores)
+            # what `robe serve --precision auto` ranks passed variants by
+            record["rows_per_s"] = len(rows.labels) / max(seconds, 1e-9)
+            variants.setdefault(fmt, {})[precision] = record
+    return {
+        "rows": len(rows.labels),
+        "source": source,
+        "reference": "eager fp32",
+        "auc_delta_min": AUC_DELTA_MIN,
+        "variants": variants,
     }

@@ -122,3 +122,61 @@ class _Autocast:
 
         with torch.autocast(self.device, dtype=self.dtype):
             return self.model(*args).float()
+
+
+def write_variants(
+    directory: Path, formats: dict[str, dict[str, Any]], precisions: tuple[str, ...]
+) -> None:
+    """Add each asked-for precision to each format's manifest entry (in place):
+    `precisions[p] = {"file", ...}`, or `unavailable[p] = why` where the format lacks it."""
+    for fmt, entry in formats.items():
+        for precision in precisions:
+            if precision == FP32:
+                continue
+            try:
+                if fmt != "onnx":
+                    raise PrecisionUnavailableError(f"{fmt} is exported in fp32 only")
+                variant = write_onnx_variant(directory / entry["file"], precision)
+            except PrecisionUnavailableError as exc:
+                entry.setdefault("unavailable", {})[precision] = str(exc)
+                continue
+            entry.setdefault("precisions", {})[precision] = variant
+
+
+def variant_entry(entry: dict[str, Any], precision: str) -> dict[str, Any]:
+    """The manifest entry to load `precision` of a format by (fp32: the entry itself)."""
+    if precision == FP32:
+        return entry
+    variants = entry.get("precisions", {})
+    if precision not in variants:
+        why = entry.get("unavailable", {}).get(precision, "not exported")
+        raise PrecisionUnavailableError(f"precision {precision}: {why}")
+    return {**entry, **variants[precision]}
+
+
+def choose_precision(
+    fmt: str, entry: dict[str, Any], verify: dict[str, Any] | None, asked: str
+) -> tuple[str, str]:
+    """The precision to serve `fmt` at, and why. "auto": the variant with the highest
+    measured rows/s among those whose accuracy guard passed (fp32 when none ran). A named
+    precision is served if the format carries it, unless its guard failed."""
+    records = ((verify or {}).get("precisions") or {}).get("variants", {}).get(fmt, {})
+    carried = (FP32, *(entry.get("precisions") or {}))
+    if asked == "auto":
+        passed = [p for p in carried if records.get(p, {}).get("passed")]
+        if not passed:
+            return FP32, "fp32: no reduced-precision variant with a passed accuracy guard"
+        best = max(passed, key=lambda p: float(records[p].get("rows_per_s") or 0.0))
+        return best, f"{best}: the fastest variant whose accuracy guard passed"
+    if asked not in carried:
+        why = (entry.get("unavailable") or {}).get(asked, "not exported")
+        raise PrecisionUnavailableError(
+            f"{fmt} has no {asked} variant ({why}); carried: {', '.join(carried)}"
+        )
+    record = records.get(asked)
+    if record is not None and not record.get("passed"):
+        raise PrecisionUnavailableError(
+            f"{fmt} {asked} failed its accuracy guard (auc_delta {record.get('auc_delta')} < "
+            f"{AUC_DELTA_MIN}); serve another precision or re-export"
+        )
+    return asked, f"{asked}: asked for" + ("" if record else " (no accuracy guard ran)")

@@ -25,6 +25,7 @@ FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         },
     ),
     "--backend": ("backend", {}),
+    "--precision": ("precision", {}),
     "--device": ("device", {"help": "auto (cuda when present, else cpu), cpu or cuda"}),
     "--host": ("host", {}),
     "--port": ("port", {"type": int}),

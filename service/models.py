@@ -39,6 +39,7 @@ class ServedModel:
     embedding: str
     embedding_bytes: int
     full_equivalent_bytes: int
+    precision: str = "fp32"
 
     @property
     def schema(self) -> Schema:
@@ -49,19 +50,31 @@ class ServedModel:
         return self.full_equivalent_bytes / max(self.embedding_bytes, 1)
 
 
-def load_model(name: str, path_str: str, backend: str, device: str, threads: int) -> ServedModel:
+def load_model(
+    name: str,
+    path_str: str,
+    backend: str,
+    device: str,
+    threads: int,
+    precision: str = "auto",
+) -> ServedModel:
     path = Path(path_str)
     if not path.exists():
         raise ModelLoadError(f"model {name or path_str!r}: {path} does not exist")
     if (path / "manifest.json").is_file():
-        return _load_artifact(name, path, backend, device, threads)
+        return _load_artifact(name, path, backend, device, threads, precision)
+    if precision not in ("auto", "fp32"):
+        raise ModelLoadError(f"{path}: a training run is served in fp32 only, not {precision}")
     if (path / "checkpoint").is_dir() or (path / "config.json").is_file():
         return _load_checkpoint(name, path, backend, device, threads)
     raise ModelLoadError(f"{path}: neither an artifact (manifest.json) nor a training run")
 
 
-def _load_artifact(name: str, path: Path, backend: str, device: str, threads: int) -> ServedModel:
+def _load_artifact(
+    name: str, path: Path, backend: str, device: str, threads: int, asked: str
+) -> ServedModel:
     from model_export.manifest import load_manifest
+    from model_export.precision import choose_precision, variant_entry
 
     try:
         manifest = load_manifest(path)
@@ -80,9 +93,13 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
             present = ", ".join(sorted(manifest.formats)) or "none"
             raise ModelLoadError(f"{path}: no {fmt!r} format in the artifact (present: {present})")
         try:
-            runtime = _make_runtime(
-                fmt, manifest.file_path(fmt), device, threads, manifest.formats[fmt]
-            )
+            precision, why = choose_precision(fmt, manifest.formats[fmt], manifest.verify, asked)
+        except RobeError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        entry = variant_entry(manifest.formats[fmt], precision)
+        try:
+            runtime = _make_runtime(fmt, path / entry["file"], device, threads, entry)
+            log.info("model %s: %s at %s", name or path, fmt, why)
             break
         except ModelLoadError as exc:
             from service.runtimes.aoti import IncompatiblePackageError
@@ -106,6 +123,7 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
         embedding=manifest.embedding_kind,
         embedding_bytes=manifest.embedding_bytes,
         full_equivalent_bytes=manifest.full_equivalent_bytes,
+        precision=precision,
     )
 
 

@@ -57,7 +57,7 @@ async def start_service(state: ServiceState) -> None:
     for name, path in s.model_paths():
         t0 = time.perf_counter()
         model = await asyncio.to_thread(
-            load_model, name, path, s.backend, state.device, s.inference_threads()
+            load_model, name, path, s.backend, state.device, s.inference_threads(), s.precision
         )
         if model.name in state.models:
             raise ModelLoadError(f"model name {model.name!r} is used twice")
@@ -76,7 +76,12 @@ async def start_service(state: ServiceState) -> None:
         )
         m = state.metrics
         m.model_info.labels(
-            model.name, model.version, model.runtime.backend, model.runtime.device, model.embedding
+            model.name,
+            model.version,
+            model.runtime.backend,
+            model.runtime.device,
+            model.embedding,
+            model.precision,
         ).set(1)
         m.embedding_bytes.labels(model.name).set(model.embedding_bytes)
         m.full_equivalent_bytes.labels(model.name).set(model.full_equivalent_bytes)
