@@ -7,7 +7,7 @@ import pytest
 
 from model_export.bench import RUNTIMES, ModelBenchConfig, run
 from robe.cli.main import main
-from tests.model_export.conftest import TINY
+from tests.model_export.conftest import train_tiny
 
 
 def test_robe_eager_forward_is_measured() -> None:
@@ -74,12 +74,7 @@ def test_plain_tables_that_do_not_fit_are_skipped_with_the_memory_needed() -> No
 
 
 def test_a_trained_run_guards_every_variant(tmp_path: Path) -> None:
-    (tmp_path / "schema.json").write_text(json.dumps(TINY.to_dict()))
-    data, run_dir = tmp_path / "data", tmp_path / "run"
-    synth = ["data", "synth", "--schema", str(tmp_path / "schema.json"), "--rows", "3000"]
-    assert main([*synth, "--seed", "1", "--out", str(data)]) == 0
-    train = ["train", "--data", str(data), "--embedding", "robe", "--compression", "10"]
-    assert main([*train, "--preset", "small", "--no-progress", "--out", str(run_dir)]) == 0
+    run_dir = train_tiny(tmp_path, rows=3000)
     config = ModelBenchConfig(
         presets=("small",),
         embeddings=("robe",),

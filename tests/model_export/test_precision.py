@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -15,19 +14,12 @@ from model_export.precision import (
     variant_file,
 )
 from robe.cli.main import main
-from tests.model_export.conftest import TINY
+from tests.model_export.conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
 def trained_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("precision")
-    (root / "schema.json").write_text(json.dumps(TINY.to_dict()))
-    data, run = root / "data", root / "run"
-    synth = ["data", "synth", "--schema", str(root / "schema.json"), "--rows", "3000"]
-    assert main([*synth, "--seed", "1", "--out", str(data)]) == 0
-    train = ["train", "--data", str(data), "--embedding", "robe", "--compression", "10"]
-    assert main([*train, "--chunk", "4", "--no-progress", "--out", str(run)]) == 0
-    return run
+    return train_tiny(tmp_path_factory.mktemp("precision"), rows=3000)
 
 
 def test_precision_names_and_files() -> None:

@@ -11,18 +11,13 @@ from model_export.manifest import MANIFEST
 from robe.cli.main import main
 from service.errors import ModelLoadError
 from service.models import load_model
-from tests.model_export.conftest import TINY
+from tests.model_export.conftest import train_tiny
 
 
 @pytest.fixture(scope="module")
 def artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("served-precision")
-    (root / "schema.json").write_text(json.dumps(TINY.to_dict()))
-    data, run, out = root / "data", root / "run", root / "artifact"
-    synth = ["data", "synth", "--schema", str(root / "schema.json"), "--rows", "2000"]
-    assert main([*synth, "--seed", "2", "--out", str(data)]) == 0
-    train = ["train", "--data", str(data), "--embedding", "robe", "--compression", "10"]
-    assert main([*train, "--chunk", "4", "--no-progress", "--out", str(run)]) == 0
+    run, out = train_tiny(root, seed=2), root / "artifact"
     export = ["export", "--checkpoint", str(run), "--out", str(out), "--formats", "onnx"]
     assert main([*export, "--precision", "int8", "--verify"]) == 0
     return out
