@@ -214,3 +214,15 @@ def test_bucketize_is_a_dense_transform_embedded_as_sparse() -> None:
     misplaced["sparse"] = [{"name": "x", "side": "user", "size": 4, "bucketize": True}]
     with pytest.raises(ValueError, match="bucketize is a dense transform"):
         Schema.from_dict(misplaced)
+
+
+def test_inspect_counts_bags_and_bucketized_numbers(tmp_path: Path) -> None:
+    from robe.data.inspect import inspect_data
+
+    path = write_csv(tmp_path / "r.csv", ROWS)
+    report = inspect_data(path, Schema.from_dict(schema_dict()))
+    sparse = {s.name: s for s in report.sparse}
+    assert sparse["genres"].distinct == 4  # Action, Comedy, Drama, Horror
+    assert sparse["age_bucket"].distinct == 3 and sparse["age_bucket"].missing == 0.25
+    assert sparse["user"].distinct == 3
+    assert report.rows == 4
