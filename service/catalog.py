@@ -38,7 +38,7 @@ class Catalog:
         return cls.build(
             [],
             np.zeros((0, layout.num_dense), np.float32),
-            np.zeros((0, layout.num_sparse), np.int64),
+            np.zeros((0, layout.num_key_columns), np.int64),
         )
 
     @classmethod
@@ -73,11 +73,11 @@ class Catalog:
             return cls.empty(layout)
         return cls.build(ids, np.stack(dense_rows), np.stack(key_rows))
 
-    def resolve(self, candidates: list[str]) -> npt.NDArray[np.int64]:
+    def resolve(self, candidates: list[str], field: str = "candidates") -> npt.NDArray[np.int64]:
         """Catalog indices of `candidates`; InvalidInput for an unknown or repeated id."""
         wanted = np.asarray(candidates, dtype=np.str_)
         if len(self) == 0:
-            raise InvalidInput(f"candidates: unknown item id {candidates[0]!r} (empty catalog)")
+            raise InvalidInput(f"{field}: unknown item id {candidates[0]!r} (empty catalog)")
         pos = np.searchsorted(self.sorted_ids, wanted)
         pos_c = np.minimum(pos, len(self) - 1)
         found = self.sorted_ids[pos_c] == wanted
@@ -85,13 +85,13 @@ class Catalog:
             bad = np.flatnonzero(~found)
             shown = ", ".join(repr(candidates[i]) for i in bad[:5])
             more = f" and {bad.size - 5} more" if bad.size > 5 else ""
-            raise InvalidInput(f"candidates: unknown item id {shown}{more}")
+            raise InvalidInput(f"{field}: unknown item id {shown}{more}")
         index = self.order[pos_c]
         if index.size > 1:
             srt = np.sort(index)
             dup = srt[1:] == srt[:-1]
             if dup.any():
                 raise InvalidInput(
-                    f"candidates: item id {str(self.ids[srt[1:][dup][0]])!r} is given twice"
+                    f"{field}: item id {str(self.ids[srt[1:][dup][0]])!r} is given twice"
                 )
         return index

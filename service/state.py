@@ -148,7 +148,7 @@ def _warm(model: ServedModel, buckets: list[int]) -> None:
             dense, keys = model.catalog.dense[idx], model.catalog.keys[idx]
         else:
             dense = np.zeros((size, layout.num_dense), np.float32)
-            keys = np.zeros((size, layout.num_sparse), np.int64)
+            keys = np.zeros((size, layout.num_key_columns), np.int64)
         scores = model.runtime.predict(dense, keys)
         if scores.shape != (size,) or not np.isfinite(scores).all():
             raise RuntimeError(f"model {model.name}: warm-up at {size} rows gave bad scores")

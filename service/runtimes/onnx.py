@@ -29,6 +29,6 @@ class OnnxRuntime(Runtime):
         self.output = self.session.get_outputs()[0].name
 
     def predict(self, dense: Dense, keys: Keys) -> Scores:
-        d, values, offsets = model_inputs(dense, keys)
+        d, values, offsets = model_inputs(dense, keys, self.key_widths)
         out = self.session.run([self.output], {"dense": d, "values": values, "offsets": offsets})
         return np.asarray(out[0], dtype=np.float32).reshape(-1)
