@@ -217,16 +217,19 @@ def run(
             cases += _preset_cases(config, preset, kind, runs.get(preset), device, base, progress)
     return {
         "machine": host,
-        "config": {
-            k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
-            for k, v in vars(config).items()
-        },
+        "config": {k: _jsonable(v) for k, v in vars(config).items()},
         "notes": [
             f"ROBE at compression {config.compression:g} (or the trained run's); Zipf ids; "
             "inference mode; auc_delta: validation AUC of the variant minus eager fp32's"
         ],
         "cases": cases,
     }
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, tuple | list):
+        return [_jsonable(v) for v in value]
+    return str(value) if isinstance(value, Path) else value
 
 
 def _preset_cases(

@@ -85,7 +85,9 @@ def test_a_trained_run_guards_every_variant(tmp_path: Path) -> None:
         repeats=1,
         warmup=0,
     )
-    cases = {(c["runtime"], c["precision"]): c for c in run(config)["cases"]}
+    result = run(config)
+    assert json.loads(json.dumps(result))["config"]["checkpoints"] == [["small", str(run_dir)]]
+    cases = {(c["runtime"], c["precision"]): c for c in result["cases"]}
     eager = cases[("eager", "fp32")]
     assert eager["auc_delta"] == 0.0 and eager["max_abs_diff"] == 0.0 and eager["passed"]
     assert eager["guard_rows"] == 300  # the run's validation split (a tenth)
