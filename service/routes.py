@@ -27,20 +27,18 @@ from service.schemas import (
     RecommendResponse,
     ScoreRequest,
     ScoreResponse,
+    error_responses,
 )
 from service.settings import Settings
 from service.state import ServiceState
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": desc}
-    for code, desc in [
-        (404, "unknown model"),
-        (413, "body or rows over the limit"),
-        (422, "invalid input; the message names the field"),
-        (503, "queue full (Retry-After) or not ready"),
-        (504, "deadline exceeded"),
-    ]
-}
+ERROR_RESPONSES = error_responses(
+    (404, "unknown model"),
+    (413, "body or rows over the limit"),
+    (422, "invalid input; the message names the field"),
+    (503, "queue full or predicted wait too long (Retry-After), or not ready"),
+    (504, "deadline exceeded (or can no longer be met)"),
+)
 
 
 def _state(request: Request) -> ServiceState:
@@ -115,7 +113,7 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
         m = state.metrics
         t1 = time.perf_counter()
         m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
-        future = batcher.submit(dense, keys, settings.request_timeout_s)
+        future = batcher.submit(dense, keys, req.timeout_s(settings.request_timeout_s))
         scores = await await_scores(request, future)
         if scores is None:
             return Response(status_code=499)
@@ -147,7 +145,7 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
         t1 = time.perf_counter()
         m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
         scores = await await_scores(
-            request, batcher.submit(dense, keys, settings.request_timeout_s)
+            request, batcher.submit(dense, keys, req.timeout_s(settings.request_timeout_s))
         )
         if scores is None:
             return Response(status_code=499)
@@ -169,8 +167,10 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
     )
     async def readyz(request: Request) -> dict[str, Any]:
         state = _state(request)
-        if not state.ready:
-            raise NotReady("draining" if state.draining else "starting")
+        if state.draining:
+            raise NotReady("draining")
+        if not state.ready or not state.models:
+            raise NotReady("starting" if not state.ready else "no model loaded")
         return {"status": "ready", "models": sorted(state.models)}
 
     @app.get("/metrics", summary="Prometheus metrics")

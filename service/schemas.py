@@ -6,7 +6,7 @@ model's schema in `service.rows`, which names the offending field in its message
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
@@ -21,6 +21,13 @@ class ModelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr | None = Field(None, description="model name; the default model when absent")
+    timeout_ms: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)] | None = Field(
+        None, description="this request's deadline in ms (capped by the server's limit)"
+    )
+
+    def timeout_s(self, limit_s: float) -> float:
+        """The request's deadline in seconds: its own, but never over the server's."""
+        return limit_s if self.timeout_ms is None else min(self.timeout_ms / 1000, limit_s)
 
 
 class RecommendRequest(ModelRequest):
@@ -86,3 +93,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+def error_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error codes: each the one error body, with its meaning."""
+    return {code: {"model": ErrorResponse, "description": desc} for code, desc in codes}
