@@ -16,14 +16,12 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Path, Request
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from service.bodies import parse, read_body
 from service.errors import (
     ArtifactRefused,
     Forbidden,
-    InvalidInput,
     ModelLoadError,
     ModelNotFound,
     NotReady,
@@ -31,7 +29,7 @@ from service.errors import (
 )
 from service.repository import load, unload
 from service.schemas import error_responses
-from service.settings import Settings, check_model_name
+from service.settings import MODEL_NAME, Settings
 from service.state import ServiceState
 
 REPOSITORY_ERRORS = error_responses(
@@ -42,6 +40,9 @@ REPOSITORY_ERRORS = error_responses(
     (422, "invalid body or model name"),
     (503, "not ready (starting or draining)"),
 )
+
+
+ModelName = Annotated[str, Path(pattern=MODEL_NAME, description="the model's name")]
 
 
 class LoadParameters(BaseModel):
@@ -81,12 +82,6 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
             raise NotReady("draining" if state.draining else "models are still loading")
         return state
 
-    def valid_name(name: str) -> str:
-        try:
-            return check_model_name(name)
-        except ValueError as exc:
-            raise InvalidInput(str(exc)) from None
-
     @app.post(
         "/v2/repository/index",
         response_model=list[RepositoryModel],
@@ -110,20 +105,13 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         "/v2/repository/models/{name}/load",
         response_model=RepositoryModel,
         responses=REPOSITORY_ERRORS,
-        openapi_extra={
-            "requestBody": {
-                "required": False,
-                "content": {"application/json": {"schema": LoadRequest.model_json_schema()}},
-            }
-        },
         summary="Load (or replace) a model; swapped in between batches",
     )
-    async def load_model(name: str, request: Request) -> RepositoryModel:
+    async def load_model(
+        name: ModelName, request: Request, body: LoadRequest | None = None
+    ) -> RepositoryModel:
         state = authorize(request)
-        name = valid_name(name)
-        body = await read_body(request, settings.max_body_bytes)
-        req = parse(LoadRequest, body) if body.strip() else LoadRequest()
-        path = req.parameters.path or state.paths.get(name)
+        path = (body.parameters.path if body else None) or state.paths.get(name)
         if path is None:
             raise ModelNotFound(f"model {name!r} is unknown: give parameters.path")
         async with state.load_lock:
@@ -141,9 +129,8 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         responses=REPOSITORY_ERRORS,
         summary="Stop serving a model; requests already accepted finish",
     )
-    async def unload_model(name: str, request: Request) -> RepositoryModel:
+    async def unload_model(name: ModelName, request: Request) -> RepositoryModel:
         state = authorize(request)
-        name = valid_name(name)
         async with state.load_lock:
             if name not in state.models:
                 raise ModelNotFound(f"model {name!r} is not loaded")

@@ -20,6 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import openapi
 from service.admin import add_repository_routes
 from service.drain import is_draining
 from service.errors import HTTP_TYPES, InvalidInput, ModelLoadError, ServiceError, error_body
@@ -68,6 +69,7 @@ def build_app(settings: Settings) -> FastAPI:
     _add_error_handlers(app)
     add_routes(app, settings)
     add_repository_routes(app, settings)
+    openapi.install(app, settings)
     return app
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from service.batcher import Batcher
@@ -173,7 +173,12 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
             raise NotReady("starting" if not state.ready else "no model loaded")
         return {"status": "ready", "models": sorted(state.models)}
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics_endpoint(request: Request) -> Response:
         return Response(_state(request).metrics.exposition(), media_type=CONTENT_TYPE)
 

@@ -135,9 +135,12 @@ def _dense_value(value: object, field: str) -> float:
 
 def _sparse_key(value: object, field: str) -> int:
     if isinstance(value, float):
-        raise InvalidInput(
-            f"{field}: a sparse feature must be a string or an integer, got {value!r}"
-        )
+        # JSON does not tell 3 from 3.0 (JSON Schema calls both integers): take whole floats
+        if not value.is_integer():
+            raise InvalidInput(
+                f"{field}: a sparse feature must be a string or an integer, got {value!r}"
+            )
+        value = int(value)
     try:
         return value_key(value)
     except ValueError as exc:

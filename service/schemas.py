@@ -8,11 +8,31 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 # A feature value as JSON gives it; bools are refused later with a clear message.
 FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
 Features = dict[str, FeatureValue]
+ItemId = Annotated[StrictStr, Field(min_length=1)]
+
+
+def _whole(value: object) -> object:
+    """JSON does not tell 10 from 10.0 (JSON Schema calls both integers): take both."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
 
 
 class ModelRequest(BaseModel):
@@ -36,10 +56,10 @@ class RecommendRequest(ModelRequest):
         description="user- and context-side features by name; absent ones are missing",
         examples=[{"C3": "1e0a3b5f", "I1": 3, "C1": "68fd1e64"}],
     )
-    candidates: Annotated[list[StrictStr], Field(min_length=1)] | None = Field(
+    candidates: Annotated[list[ItemId], Field(min_length=1)] | None = Field(
         None, description="item ids to rank; all catalog items when absent"
     )
-    k: StrictInt = Field(10, description="how many items to return, 1..max_k")
+    k: WholeNumber = Field(10, description="how many items to return, 1..max_k")
 
 
 class ScoredItem(BaseModel):

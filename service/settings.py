@@ -7,6 +7,7 @@ set the same field (flags win). Nothing below reads an argparse namespace.
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
@@ -115,8 +116,11 @@ def split_model_arg(entry: str) -> tuple[str, str]:
     return "", entry
 
 
+MODEL_NAME = r"^[A-Za-z0-9._-]+$"
+
+
 def check_model_name(name: str) -> str:
-    """A model name: letters, digits, '-', '_' or '.' (ValueError otherwise)."""
-    if not name or not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+    """A model name: ASCII letters, digits, '-', '_' or '.' (ValueError otherwise)."""
+    if not re.fullmatch(MODEL_NAME, name):
         raise ValueError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
     return name

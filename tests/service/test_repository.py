@@ -40,9 +40,7 @@ def admin_server(
         proc.wait(30)
 
 
-def admin(
-    port: int, path: str, body: object = None, token: str | None = TOKEN
-) -> tuple[int, Any]:
+def admin(port: int, path: str, body: object = None, token: str | None = TOKEN) -> tuple[int, Any]:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -89,7 +87,7 @@ def test_live_swap_under_load(
     stop = threading.Event()
 
     def client(i: int) -> None:
-        body = {"user": {"I1": i}, "candidates": [item_id(j) for j in range(30)]}
+        body: dict[str, object] = {"user": {"I1": i}, "candidates": [item_id(j) for j in range(30)]}
         while not stop.is_set():
             code, out = post(port, body)
             seen.append((code, str(out.get("model_version", out))))

@@ -55,9 +55,7 @@ def metric(text: str, name: str, **labels: str) -> float:
     )
 
 
-def start_server(
-    artifact: Path, log_path: Path, *args: str
-) -> tuple[subprocess.Popen[bytes], int]:
+def start_server(artifact: Path, log_path: Path, *args: str) -> tuple[subprocess.Popen[bytes], int]:
     port = free_port()
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
@@ -141,7 +139,7 @@ def test_no_request_is_lost_through_sigterm(onnx_artifact: Path, tmp_path: Path)
     server's responses meanwhile, and the process exits 0."""
     proc, port = start_server(onnx_artifact, tmp_path / "server.log", "--drain-s", "1")
     try:
-        body = {"user": {"I1": 1}, "candidates": [item_id(i) for i in range(20)]}
+        body: dict[str, object] = {"user": {"I1": 1}, "candidates": [item_id(i) for i in range(20)]}
         result = load_through_sigterm(proc, port, body, clients=8, warm_s=0.5, timeout_s=60)
     finally:
         if proc.poll() is None:
