@@ -17,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 HEADERS = {"Content-Type": "application/json"}
@@ -102,7 +103,7 @@ def _readyz_503(port: int, t0: float, stop_at: float) -> float | None:
 def load_through_sigterm(
     proc: subprocess.Popen[bytes],
     port: int,
-    request: dict[str, object],
+    request: Mapping[str, object],
     *,
     clients: int = 32,
     warm_s: float = 2.0,
@@ -130,3 +131,53 @@ def load_through_sigterm(
         proc.kill()
         counter.result.exit_code = proc.wait()
     return counter.result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m loadtest.drain --serve NAME=ARTIFACT [--clients 32] [--rounds 5]`: a fresh
+    `robe serve` per round, SIGTERM under load each time; the figures as JSON."""
+    import argparse
+    from pathlib import Path
+
+    from loadtest.discover import items_from_server
+    from loadtest.server import Server, ServerConfig
+
+    parser = argparse.ArgumentParser(prog="python -m loadtest.drain")
+    parser.add_argument("--serve", required=True, metavar="NAME=ARTIFACT")
+    parser.add_argument("--clients", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--candidates", type=int, default=100)
+    parser.add_argument("--warm-s", type=float, default=4.0, help="load before the SIGTERM")
+    parser.add_argument("--drain-s", type=float, default=2.0)
+    parser.add_argument("--out", type=Path, required=True, help="JSON results file")
+    args = parser.parse_args(argv)
+    name, _, path = args.serve.partition("=")
+    rounds = []
+    for r in range(args.rounds):
+        config = ServerConfig(name, Path(path), extra_args=("--drain-s", str(args.drain_s)))
+        server = Server(config)
+        server.start()
+        ids = [i.item_id for i in items_from_server(server.url, name, args.candidates)]
+        body = {"user": {}, "candidates": ids[: args.candidates]}
+        result = load_through_sigterm(
+            server.process, server.port, body, clients=args.clients, warm_s=args.warm_s
+        )
+        rounds.append(result.to_json())
+        print(f"round {r + 1}: {json.dumps(result.to_json())}", flush=True)
+    out = {
+        "clients": args.clients,
+        "candidates": args.candidates,
+        "warm_s": args.warm_s,
+        "drain_s": args.drain_s,
+        "rounds": rounds,
+        "lost": sum(int(str(r["lost"])) for r in rounds),
+        "exit_codes": [r["exit_code"] for r in rounds],
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps({k: out[k] for k in ("lost", "exit_codes")}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -11,10 +11,12 @@ or that can no longer finish before their deadline, runs the batch on the device
 single inference thread, and splits the scores back by row counts. An exception from
 the model is set on every future of its batch.
 
-Admission: `submit` predicts the request's wait (the rest of the running batch, the
+Admission: `admit` predicts the request's wait (the rest of the running batch, the
 rows queued ahead, its own rows) from the model's measured scoring rate
 (`service.admission`) and refuses at once (Overloaded, with Retry-After) a request that
-could not finish before its deadline; the queue is also bounded in rows (QueueFull).
+could not finish within `admit_share` of its deadline (the rest absorbs the error of the
+prediction), before the request's rows are even built; the queue is also bounded in
+rows (QueueFull).
 Each admitted request has a deadline (a loop timer sets DeadlineExceeded on its
 future). `close()` stops intake, finishes what is queued and returns.
 """
@@ -43,6 +45,18 @@ log = logging.getLogger("robe.service")
 Infer = Callable[[Dense, Keys], Scores]
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A request admitted by `Batcher.admit`: its rows, times and predicted cost."""
+
+    rows: int
+    now: float
+    deadline: float
+    cost: float
+    tail: int
+    idle: bool  # admitted to an idle worker: runs whatever the estimate says
+
+
 @dataclass(eq=False)
 class _Pending:
     dense: Dense
@@ -51,6 +65,7 @@ class _Pending:
     enqueued: float
     deadline: float
     cost: float  # predicted seconds this request adds to the queue's work
+    idle: bool = False  # admitted to an idle worker (see `admit`): never dropped as late
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     @property
@@ -72,6 +87,7 @@ class Batcher:
         buckets: list[int] | None = None,
         metrics: Metrics | None = None,
         rate: ScoringRate | None = None,
+        admit_share: float = 1.0,
     ) -> None:
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_s < 0:
             raise ValueError("max_batch_rows and max_queue_rows must be >= 1, max_wait_s >= 0")
@@ -85,6 +101,7 @@ class Batcher:
         self.buckets = sorted(buckets) if buckets else None
         self.metrics = metrics
         self.rate = rate if rate is not None else ScoringRate()
+        self.admit_share = admit_share  # of the deadline the predicted wait may fill
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._queued_seconds = 0.0  # sum of the queued requests' costs
@@ -119,12 +136,13 @@ class Batcher:
         running = max(0.0, self._running_until - now)
         return running + self._queued_seconds + cost, cost, tail
 
-    def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
-        """Queue one request's rows; its future gets the scores (or an error)."""
+    def admit(self, rows: int, timeout_s: float) -> Admission:
+        """Refuse now (NotReady, QueueFull, Overloaded) a request of `rows` that could not
+        be scored before `timeout_s`, before its rows are built; else its admission, to
+        `enqueue` with no await in between (nothing else runs on the loop meanwhile)."""
         if self._closing or self._task is None:
             self._reject("draining")
             raise NotReady(f"model {self.model!r} is not accepting requests (draining)")
-        rows = int(keys.shape[0])
         if self._queued_rows + rows > self.max_queue_rows:
             self._reject("queue_full")
             raise QueueFull(
@@ -135,26 +153,40 @@ class Batcher:
         wait, cost, tail = self._predict(rows, now)
         if self.metrics is not None:
             self.metrics.predicted_wait.labels(self.model).observe(wait)
-        if wait > timeout_s:
+        # An idle worker takes any request: were the estimate too slow, refusing everything
+        # would keep it from ever measuring again.
+        idle = not self._queue and self._running_until == 0.0
+        if wait > timeout_s * self.admit_share and not idle:
             self._reject("predicted_wait")
             raise Overloaded(
                 f"model {self.model!r}: predicted wait {wait * 1000:.0f} ms "
-                f"({self._queued_rows} rows ahead) is over the deadline of "
-                f"{timeout_s * 1000:.0f} ms; retry later",
-                retry_after_s=max(1, math.ceil(wait - timeout_s)),
+                f"({self._queued_rows} rows ahead) is over {self.admit_share:.0%} of the "
+                f"deadline of {timeout_s * 1000:.0f} ms; retry later",
+                retry_after_s=max(1, math.ceil(wait - timeout_s * self.admit_share)),
             )
+        return Admission(rows, now, now + timeout_s, cost, tail, idle)
+
+    def enqueue(self, admission: Admission, dense: Dense, keys: Keys) -> asyncio.Future[Scores]:
+        """Queue an admitted request's rows; its future gets the scores (or an error)."""
+        if int(keys.shape[0]) != admission.rows:
+            raise ValueError(f"admitted {admission.rows} rows, given {keys.shape[0]}")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Scores] = loop.create_future()
-        pending = _Pending(dense, keys, future, now, now + timeout_s, cost)
-        pending.timer = loop.call_at(loop.time() + timeout_s, self._expire, pending)
+        a = admission
+        pending = _Pending(dense, keys, future, a.now, a.deadline, a.cost, a.idle)
+        pending.timer = loop.call_at(loop.time() + a.deadline - a.now, self._expire, pending)
         future.add_done_callback(lambda _f: pending.timer.cancel() if pending.timer else None)
         self._queue.append(pending)
-        self._queued_rows += rows
-        self._queued_seconds += cost
-        self._tail_rows = tail
+        self._queued_rows += a.rows
+        self._queued_seconds += a.cost
+        self._tail_rows = a.tail
         self._set_queue_gauge()
         self._wakeup.set()
         return future
+
+    def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
+        """`admit` and `enqueue` in one step, for rows already built."""
+        return self.enqueue(self.admit(int(keys.shape[0]), timeout_s), dense, keys)
 
     def _expire(self, pending: _Pending) -> None:
         if not pending.future.done():
@@ -231,7 +263,7 @@ class Batcher:
             if batch and (rows + head.rows > self.max_batch_rows or not self.batching):
                 break
             self._pop()
-            if now + self.rate.seconds(rows + head.rows) > head.deadline:
+            if not head.idle and now + self.rate.seconds(rows + head.rows) > head.deadline:
                 # it could not finish in time: drop it before it costs a batch any work
                 self._reject("late")
                 head.future.set_exception(

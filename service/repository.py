@@ -64,6 +64,7 @@ async def load(state: ServiceState, name: str, path: str, *, startup: bool = Fal
         buckets=s.buckets() if model.runtime.pad_to_buckets else None,
         metrics=m,
         rate=rate,
+        admit_share=s.admit_share,
     )
     batcher.start()
     # the swap: one step on the event loop, between two of the old batcher's batches

@@ -107,13 +107,15 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
                 )
             index = np.arange(len(catalog))
         user_dense, user_keys = model.layout.encode(req.user, ("user", "context"), "user")
+        # refused before its rows are built: a refusal under overload costs little
+        admission = batcher.admit(len(index), req.timeout_s(settings.request_timeout_s))
         dense, keys = model.layout.recommend_rows(
             user_dense, user_keys, catalog.dense[index], catalog.keys[index]
         )
         m = state.metrics
         t1 = time.perf_counter()
         m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
-        future = batcher.submit(dense, keys, req.timeout_s(settings.request_timeout_s))
+        future = batcher.enqueue(admission, dense, keys)
         scores = await await_scores(request, future)
         if scores is None:
             return Response(status_code=499)

@@ -45,6 +45,13 @@ class Settings(BaseSettings):
         description="per-request deadline (504 past it; 503 at once when the predicted wait "
         "is longer); a body's timeout_ms may only shorten it",
     )
+    admit_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="admit a request only if its predicted wait fills at most this share of "
+        "its deadline (the rest absorbs error in the prediction); else 503 at once",
+    )
     max_request_rows: int = Field(
         default=4096, ge=1, description="rows one request may score (413)"
     )

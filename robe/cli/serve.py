@@ -34,6 +34,7 @@ _FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--max-wait-ms": ("max_wait_ms", {"type": float}),
     "--max-queue-rows": ("max_queue_rows", {"type": int}),
     "--request-timeout-s": ("request_timeout_s", {"type": float}),
+    "--admit-share": ("admit_share", {"type": float}),
     "--max-request-rows": ("max_request_rows", {"type": int}),
     "--max-body-bytes": ("max_body_bytes", {"type": int}),
     "--max-k": ("max_k", {"type": int}),

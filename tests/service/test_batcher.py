@@ -196,14 +196,16 @@ def test_admission_refuses_what_cannot_finish_in_time(model: ServedModel) -> Non
     rate.observe(10, 1.0)  # 10 rows/s: 8 queued rows take 0.8 s
 
     async def body(b: Batcher) -> None:
-        first = b.submit(*rows(model, 8), timeout_s=5)
+        # an idle worker takes even what the estimate says is too slow (0.8 s > 0.5 s)
+        first = b.submit(*rows(model, 8), timeout_s=0.5)
         assert b.predicted_wait(8) > 0.7  # the rest of the first, then its own 0.8 s
         with pytest.raises(Overloaded, match="predicted wait") as info:
-            b.submit(*rows(model, 8), timeout_s=0.5)
+            b.submit(*rows(model, 8), timeout_s=5 / 0.7 * 0.1)  # 0.7 of it: 0.1 s
         assert info.value.status == 503 and int(info.value.headers["Retry-After"]) >= 1
-        assert (await first).shape == (8,)  # the admitted one is served
+        assert (await first).shape == (8,)  # the admitted one is served (and measured)
+        assert b.rate.seconds(8) < 0.8
 
-    run(model, body, max_wait_s=0.0, metrics=metrics, rate=rate)
+    run(model, body, max_wait_s=0.0, metrics=metrics, rate=rate, admit_share=0.7)
     assert metrics.rejected.labels("robe", "predicted_wait")._value.get() == 1
     assert metrics.predicted_wait.labels("robe")._sum.get() > 1.0  # both observed
 
