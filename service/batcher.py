@@ -117,10 +117,6 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.model)
 
-    @property
-    def queued_rows(self) -> int:
-        return self._queued_rows
-
     def predicted_wait(self, rows: int) -> float:
         """Seconds until a request of `rows` submitted now would have its scores."""
         return self._predict(rows, time.monotonic())[0]

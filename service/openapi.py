@@ -26,14 +26,35 @@ from service.settings import Settings
 
 ENUM_LIMIT = 1000  # larger catalogs list no ids (the document would be mostly ids)
 
-DENSE = {"anyOf": [{"type": "number"}, {"type": "null"}]}
-SPARSE = {
-    "anyOf": [
-        {"type": "string"},
-        {"type": "integer", "minimum": INT64_MIN, "maximum": INT64_MAX},
-        {"type": "null"},
-    ]
-}
+INT64 = {"type": "integer", "minimum": INT64_MIN + 1, "maximum": INT64_MAX}  # keys' range
+NULL = {"type": "null"}
+
+
+def _value_schema(kinds: set[str]) -> dict[str, Any]:
+    """A field's JSON types: what every feature it feeds takes (a number for a dense or
+    bucketized one; a string or an integer, or for a bag an array of them, for a
+    categorical one; null for missing, always)."""
+    allowed = {
+        "number": {"number", "integer", "null"},
+        "categorical": {"integer", "string", "null"},
+        "categorical-bag": {"integer", "string", "array", "null"},
+    }
+    types = {"number", "integer", "string", "array", "null"}
+    for kind in kinds:
+        types &= allowed[kind]
+    if "number" in types:
+        types.discard("integer")  # a number already takes integers
+    one = {
+        "number": {"type": "number"},
+        "integer": INT64,
+        "string": {"type": "string"},
+        "array": {
+            "type": "array",
+            "items": {"anyOf": [{"type": "string"}, INT64, {"type": "null"}]},
+        },
+        "null": NULL,
+    }
+    return {"anyOf": [schema for t, schema in one.items() if t in types]}
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -56,9 +77,24 @@ def install(app: FastAPI, settings: Settings) -> None:
 
 
 def _features(model: ServedModel, sides: tuple[str, ...]) -> dict[str, Any]:
+    """The request fields a row takes on `sides`: each feeds features of those sides."""
     schema = model.schema
-    props: dict[str, Any] = {d.name: DENSE for d in schema.dense if d.side in sides}
-    props.update({s.name: SPARSE for s in schema.sparse if s.side in sides})
+    props: dict[str, Any] = {}
+    for field, targets in model.layout.targets.items():
+        kinds, field_sides = set(), set()
+        for kind, index in targets:
+            if kind == "dense":
+                kinds.add("number")
+                field_sides.add(schema.dense[index].side)
+                continue
+            f = schema.sparse[index]
+            field_sides.add(f.side)
+            if f.bucketize:
+                kinds.add("number")
+            else:
+                kinds.add("categorical-bag" if f.separator is not None else "categorical")
+        if field_sides <= set(sides):
+            props[field] = _value_schema(kinds)
     return {"type": "object", "properties": props, "additionalProperties": False}
 
 
@@ -84,23 +120,28 @@ def narrow(doc: dict[str, Any], models: Mapping[str, ServedModel], settings: Set
     rec = _body(doc, "/recommend")["properties"]
     rec["model"] = model_prop
     rec["k"] = {**rec["k"], "type": "integer", "minimum": 1, "maximum": settings.max_k}
-    ids: dict[str, Any] = {"type": "string", "minLength": 1}
+    ids: dict[str, Any] = {"anyOf": [{"type": "string", "minLength": 1}, INT64]}
     catalogs = {tuple(m.catalog.ids.tolist()) for m in models.values()}
     if len(catalogs) == 1 and 0 < len(next(iter(catalogs))) <= ENUM_LIMIT:
-        ids["enum"] = list(next(iter(catalogs)))
-    rec["candidates"] = {
-        "anyOf": [
-            {
-                "type": "array",
-                "items": ids,
-                "minItems": 1,
-                "maxItems": settings.max_request_rows,
-                "uniqueItems": True,
-            },
-            {"type": "null"},
-        ],
-        "description": rec["candidates"].get("description", ""),
-    }
+        known = [str(i) for i in next(iter(catalogs))]
+        numeric = [int(i) for i in known if i.isdigit() and str(int(i)) == i]
+        ids = {"anyOf": [{"type": "string", "enum": known}]}  # 196 stands for "196"
+        if numeric:
+            ids["anyOf"].append({"type": "integer", "enum": numeric})
+    for name, least in (("candidates", 1), ("exclude", 0)):
+        rec[name] = {
+            "anyOf": [
+                {
+                    "type": "array",
+                    "items": ids,
+                    "minItems": least,
+                    "maxItems": settings.max_request_rows,
+                    "uniqueItems": True,
+                },
+                {"type": "null"},
+            ],
+            "description": rec[name].get("description", ""),
+        }
     score = _body(doc, "/score")["properties"]
     score["model"] = model_prop
     score["rows"] = {**score["rows"], "maxItems": settings.max_request_rows}

@@ -152,7 +152,7 @@ def _warm_bucket(model: ServedModel, size: int) -> float:
         dense, keys = model.catalog.dense[idx], model.catalog.keys[idx]
     else:
         dense = np.zeros((size, layout.num_dense), np.float32)
-        keys = np.zeros((size, layout.num_sparse), np.int64)
+        keys = np.zeros((size, layout.num_key_columns), np.int64)
     seconds = 0.0
     for _ in range(2):
         t0 = time.perf_counter()

@@ -19,10 +19,14 @@ from pydantic import (
     StrictStr,
 )
 
-# A feature value as JSON gives it; bools are refused later with a clear message.
-FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
+# A feature value as JSON gives it (an array for a multi-valued feature); bools are
+# refused later with a clear message.
+FeatureValue = (
+    StrictInt | StrictFloat | StrictStr | StrictBool | list[StrictInt | StrictStr | None] | None
+)
+# An item id: a non-empty string, or an integer standing for its decimal text (196 is "196").
+ItemId = Annotated[StrictStr, Field(min_length=1)] | StrictInt
 Features = dict[str, FeatureValue]
-ItemId = Annotated[StrictStr, Field(min_length=1)]
 
 
 def _whole(value: object) -> object:
@@ -58,6 +62,9 @@ class RecommendRequest(ModelRequest):
     )
     candidates: Annotated[list[ItemId], Field(min_length=1)] | None = Field(
         None, description="item ids to rank; all catalog items when absent"
+    )
+    exclude: list[ItemId] | None = Field(
+        None, description="item ids never returned (say, the items the user has seen)"
     )
     k: WholeNumber = Field(10, description="how many items to return, 1..max_k")
 

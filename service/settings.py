@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "onnx", "torchscript", "aoti", "eager"]
+# The runtimes a model can be served by: every backend but "auto" (the one list of them).
+BACKENDS: tuple[str, ...] = get_args(Backend)[1:]
 Device = Literal["auto", "cpu", "cuda"]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import resource
 import time
@@ -12,7 +13,8 @@ import torch
 from tqdm import tqdm
 
 from robe.checkpoint import ModelSpec, build_model, save_checkpoint
-from robe.data.reader import read_criteo, resolve_schema
+from robe.data.fit import fit_schema, held_rows
+from robe.data.reader import read_rows, resolve_schema
 from robe.data.rows import Rows
 from robe.data.skips import SkipReport
 from robe.embeddings import BYTES_PER_PARAM, EmbeddingConfig
@@ -30,6 +32,14 @@ PRESET_FOR_SCHEMA = {"criteo-kaggle": "kaggle", "criteo-terabyte": "terabyte"}
 
 def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
     preset = get_preset(config.preset or PRESET_FOR_SCHEMA.get(schema.name, "small"))
+    if config.preset is None and preset.dim != schema.dim:
+        # The schema's dim decides (the preset's bottom arch ends at it).
+        preset = dataclasses.replace(
+            preset,
+            name=f"{preset.name}-d{schema.dim}",
+            dim=schema.dim,
+            bottom=(*preset.bottom[:-1], schema.dim),
+        )
     sizes = schema.table_sizes
     if config.embedding == "full":
         embedding = EmbeddingConfig("full", preset.dim, sizes)
@@ -51,7 +61,7 @@ def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
 def split(rows: Rows, config: TrainConfig) -> tuple[Rows, Rows]:
     """Hold out the chronologically last rows for validation."""
     n = len(rows)
-    held = config.val_rows if config.val_rows is not None else round(n * config.val_fraction)
+    held = held_rows(n, config.val_rows, config.val_fraction)
     if not 0 < held < n:
         raise DataError(f"{config.data}: {n} rows cannot give {held} validation rows")
     return rows.take(slice(0, n - held)), rows.take(slice(n - held, n))
@@ -84,14 +94,22 @@ def _bayes_auc(data: Path) -> float | None:
 def train(config: TrainConfig) -> dict[str, Any]:
     """Run training end to end; returns the metrics also written to OUT/metrics.json."""
     schema = resolve_schema(config.data, config.schema)
+    # Transform statistics (standardize, bucketize) from the training split only.
+    schema = fit_schema(
+        config.data,
+        schema,
+        held=0 if config.val_data is not None else config.val_rows,
+        val_fraction=config.val_fraction,
+        skip_bad_rows=config.skip_bad_rows,
+    )
     spec = model_spec(config, schema)
     check_fits(spec.embedding)  # before reading gigabytes of data or allocating tables
 
     skipped = SkipReport()
-    rows = read_criteo(config.data, schema, skip_bad_rows=config.skip_bad_rows, report=skipped)
+    rows = read_rows(config.data, schema, skip_bad_rows=config.skip_bad_rows, report=skipped)
     if config.val_data is not None:
         train_rows = rows
-        val_rows = read_criteo(
+        val_rows = read_rows(
             config.val_data, schema, skip_bad_rows=config.skip_bad_rows, report=skipped
         )
     else:
