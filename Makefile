@@ -29,6 +29,7 @@ lint: setup
 	$(PY) .ci/check_layers.py
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(PY) deploy/validate_k8s.py
 
 # The service, Prometheus and Grafana (http://localhost:3000); see docs/deploy.md
 up:

