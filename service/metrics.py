@@ -109,8 +109,8 @@ class Metrics:
         )
         self.model_info = Gauge(
             "robe_model_info",
-            "Loaded model (value 1): version, runtime, device, embedding",
-            ["model", "version", "backend", "device", "embedding"],
+            "Loaded model (value 1): version, runtime, device, embedding, precision",
+            ["model", "version", "backend", "device", "embedding", "precision"],
             registry=r,
         )
         self.embedding_bytes = Gauge(

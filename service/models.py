@@ -42,6 +42,7 @@ class ServedModel:
     embedding: str
     embedding_bytes: int
     full_equivalent_bytes: int
+    precision: str = "fp32"
 
     @property
     def schema(self) -> Schema:
@@ -60,10 +61,19 @@ def check_model(name: str, path_str: str) -> None:
         _manifest(path)
 
 
-def load_model(name: str, path_str: str, backend: str, device: str, threads: int) -> ServedModel:
+def load_model(
+    name: str,
+    path_str: str,
+    backend: str,
+    device: str,
+    threads: int,
+    precision: str = "auto",
+) -> ServedModel:
     path = _model_path(name, path_str)
     if (path / "manifest.json").is_file():
-        return _load_artifact(name, path, backend, device, threads)
+        return _load_artifact(name, path, backend, device, threads, precision)
+    if precision not in ("auto", "fp32"):
+        raise ModelLoadError(f"{path}: a training run is served in fp32 only, not {precision}")
     return _load_checkpoint(name, path, backend, device, threads)
 
 
@@ -87,7 +97,11 @@ def _manifest(path: Path) -> Manifest:
         raise ModelLoadError(str(exc)) from exc
 
 
-def _load_artifact(name: str, path: Path, backend: str, device: str, threads: int) -> ServedModel:
+def _load_artifact(
+    name: str, path: Path, backend: str, device: str, threads: int, asked: str
+) -> ServedModel:
+    from model_export.precision import choose_precision, variant_entry
+
     manifest = _manifest(path)
     layout = FeatureLayout.of(manifest.schema)
     if backend == "eager":
@@ -102,9 +116,13 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
             present = ", ".join(sorted(manifest.formats)) or "none"
             raise ModelLoadError(f"{path}: no {fmt!r} format in the artifact (present: {present})")
         try:
-            runtime = _make_runtime(
-                fmt, manifest.file_path(fmt), device, threads, manifest.formats[fmt]
-            )
+            precision, why = choose_precision(fmt, manifest.formats[fmt], manifest.verify, asked)
+        except RobeError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        entry = variant_entry(manifest.formats[fmt], precision)
+        try:
+            runtime = _make_runtime(fmt, path / entry["file"], device, threads, entry)
+            log.info("model %s: %s at %s", name or path, fmt, why)
             break
         except ModelLoadError as exc:
             from service.runtimes.aoti import IncompatiblePackageError
@@ -128,6 +146,7 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
         embedding=manifest.embedding_kind,
         embedding_bytes=manifest.embedding_bytes,
         full_equivalent_bytes=manifest.full_equivalent_bytes,
+        precision=precision,
     )
 
 

@@ -40,7 +40,7 @@ async def load(state: ServiceState, name: str, path: str, *, startup: bool = Fal
     t0 = time.perf_counter()
     try:
         model = await asyncio.to_thread(
-            load_model, name, path, s.backend, state.device, s.inference_threads()
+            load_model, name, path, s.backend, state.device, s.inference_threads(), s.precision
         )
     except ModelLoadError:
         m.model_loads.labels(name or path, "failure").inc()
@@ -171,6 +171,7 @@ def _info_labels(state: ServiceState, model: ServedModel, *, remove: bool = Fals
         model.runtime.backend,
         model.runtime.device,
         model.embedding,
+        model.precision,
     )
     if remove:
         with contextlib.suppress(KeyError):  # already gone (a retired model)

@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "onnx", "torchscript", "aoti", "eager"]
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]  # model_export.precision
 # The runtimes a model can be served by: every backend but "auto" (the one list of them).
 BACKENDS: tuple[str, ...] = get_args(Backend)[1:]
 Device = Literal["auto", "cpu", "cuda"]
@@ -30,6 +31,10 @@ class Settings(BaseSettings):
         default="auto", description="runtime: auto picks onnx, torchscript, aoti, eager"
     )
     device: Device = Field(default="auto", description="auto = cuda when present, else cpu")
+    precision: Precision = Field(
+        default="auto",
+        description="auto = the fastest variant whose accuracy guard passed (else fp32)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     batching: bool = Field(default=True, description="coalesce requests into row batches")

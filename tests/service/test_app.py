@@ -332,6 +332,7 @@ def test_metrics_named_and_moving(client: TestClient) -> None:
         ), stage
     assert 'robe_model_info{backend="onnx",device="cpu",embedding="robe",model="robe"' in after
     assert 'robe_model_info{backend="eager",device="cpu",embedding="full",model="full"' in after
+    assert 'embedding="robe",model="robe",precision="fp32"' in after
     assert metric(after, "robe_model_embedding_bytes", model="robe") == 5040
     assert metric(after, "robe_model_full_equivalent_bytes", model="robe") == 40320
     assert 'le="0.0001"' in after
