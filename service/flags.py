@@ -24,6 +24,14 @@ _SPECIAL: dict[str, tuple[str, dict[str, Any]]] = {
             "help": "model to serve (repeatable); the first is the default",
         },
     ),
+    "admin_token": (
+        "--admin-token",
+        {
+            "metavar": "TOKEN",
+            "help": "enables the model repository API (POST /v2/repository/...) for "
+            "'Authorization: Bearer TOKEN'; off when unset [env ROBE_ADMIN_TOKEN]",
+        },
+    ),
 }
 
 

@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robe.errors import RobeError
 from robe.schema import Schema
@@ -22,6 +22,9 @@ from service.catalog import Catalog
 from service.errors import ModelLoadError
 from service.rows import FeatureLayout
 from service.runtimes.base import Runtime
+
+if TYPE_CHECKING:
+    from model_export.manifest import Manifest
 
 log = logging.getLogger("robe.service")
 
@@ -50,6 +53,14 @@ class ServedModel:
         return self.full_equivalent_bytes / max(self.embedding_bytes, 1)
 
 
+def check_model(name: str, path_str: str) -> None:
+    """Refuse (ModelLoadError) a path that is no model, or an artifact whose manifest or
+    checksums are wrong, without loading it (`robe serve` runs this before binding)."""
+    path = _model_path(name, path_str)
+    if (path / "manifest.json").is_file():
+        _manifest(path)
+
+
 def load_model(
     name: str,
     path_str: str,
@@ -58,28 +69,40 @@ def load_model(
     threads: int,
     precision: str = "auto",
 ) -> ServedModel:
-    path = Path(path_str)
-    if not path.exists():
-        raise ModelLoadError(f"model {name or path_str!r}: {path} does not exist")
+    path = _model_path(name, path_str)
     if (path / "manifest.json").is_file():
         return _load_artifact(name, path, backend, device, threads, precision)
     if precision not in ("auto", "fp32"):
         raise ModelLoadError(f"{path}: a training run is served in fp32 only, not {precision}")
+    return _load_checkpoint(name, path, backend, device, threads)
+
+
+def _model_path(name: str, path_str: str) -> Path:
+    path = Path(path_str)
+    if not path.exists():
+        raise ModelLoadError(f"model {name or path_str!r}: {path} does not exist")
+    if (path / "manifest.json").is_file():
+        return path
     if (path / "checkpoint").is_dir() or (path / "config.json").is_file():
-        return _load_checkpoint(name, path, backend, device, threads)
+        return path
     raise ModelLoadError(f"{path}: neither an artifact (manifest.json) nor a training run")
+
+
+def _manifest(path: Path) -> Manifest:
+    from model_export.manifest import load_manifest
+
+    try:
+        return load_manifest(path)
+    except RobeError as exc:
+        raise ModelLoadError(str(exc)) from exc
 
 
 def _load_artifact(
     name: str, path: Path, backend: str, device: str, threads: int, asked: str
 ) -> ServedModel:
-    from model_export.manifest import load_manifest
     from model_export.precision import choose_precision, variant_entry
 
-    try:
-        manifest = load_manifest(path)
-    except RobeError as exc:
-        raise ModelLoadError(str(exc)) from exc
+    manifest = _manifest(path)
     layout = FeatureLayout.of(manifest.schema)
     if backend == "eager":
         raise ModelLoadError(f"{path}: the eager backend serves training runs, not artifacts")
