@@ -39,6 +39,7 @@ EXTERNAL_DATA_SUFFIX = ".data"
 # Runtime loads the model) the export lays out for row gathers: the Kaggle preset at 1000x
 # (2.2 MB -> 35 MB) is, the terabyte preset's 96 MB array (1.5 GB of windows) is not.
 WINDOWS_MAX_BYTES = 256 << 20
+LARGE_GATHER = "pairs"
 # Far enough below protobuf's 2 GiB that the rest of the model always fits beside it.
 EXTERNAL_DATA_THRESHOLD = 1 << 30
 _EMBEDDINGS = "embeddings"  # the value joining the lookup to the exported remainder
@@ -54,8 +55,8 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
     data_file = path.name + EXTERNAL_DATA_SUFFIX
     initializers = _initializers(weights, directory / data_file if external else None)
     robe = spec.embedding.kind == "robe"
-    windowed = robe and _windowed(spec)
-    functions = robe_functions(OPSET, windowed) if robe else table_functions(OPSET)
+    gather = robe_gather(spec)
+    functions = robe_functions(OPSET, gather) if robe else table_functions(OPSET)
     graph = _assemble(remainder.graph, spec, lookup, initializers)
     onnx_model = helper.make_model(
         graph,
@@ -76,16 +77,17 @@ def export_onnx(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
         "lookup": f"{DOMAIN}::{lookup[0].op_type}",
     }
     if robe:
-        entry["robe_gather"] = "windows" if windowed else "elements"
+        entry["robe_gather"] = gather
     if external:
         entry["data_file"] = data_file
     return entry
 
 
-def _windowed(spec: ModelSpec) -> bool:
-    """Whether RobeLookup gathers rows of Z-element windows (onnx_functions.robe_lookup)."""
+def robe_gather(spec: ModelSpec) -> str:
+    """How RobeLookup gathers its rows (onnx_functions.GATHERS): whole windows while
+    they fit, else aligned rows."""
     c = spec.embedding
-    return c.robe_size * c.chunk * 4 <= WINDOWS_MAX_BYTES
+    return "windows" if c.robe_size * c.chunk * 4 <= WINDOWS_MAX_BYTES else LARGE_GATHER
 
 
 def _export_remainder(model: DLRM, spec: ModelSpec) -> onnx.ModelProto:

@@ -251,8 +251,88 @@ def _window_gather() -> list[NodeProto]:
     ]
 
 
-def robe_lookup(opset: int, windowed: bool) -> FunctionProto:
-    """`RobeLookup`; `windowed` picks how the rows are gathered (same result)."""
+def _row_split() -> list[NodeProto]:
+    """`row` = slots // Z and `sel` [N, C, Z] = slots mod Z + (0..Z-1), without int64 Div:
+    float64 division is exact here (slots < 2**53, and a non-multiple of Z lies at least
+    1/Z from the next integer), and Floor of it is the quotient."""
+    return [
+        _node("Cast", ["slots"], ["slots_f"], to=TensorProto.DOUBLE),
+        _node("CastLike", ["chunk", "slots_f"], ["chunk_f"]),
+        _node("Div", ["slots_f", "chunk_f"], ["quotient_f"]),
+        _node("Floor", ["quotient_f"], ["row_f"]),
+        _node("Cast", ["row_f"], ["row"], to=TensorProto.INT64),  # [N, C]
+        _node("Mul", ["row", "chunk"], ["row_start"]),
+        _node("Sub", ["slots", "row_start"], ["shift"]),
+        _const("axis_last", [-1]),
+        # sel = shifts[shift], shifts[o] = o + (0..Z-1): a row gather from a [Z, Z]
+        # constant, measured faster than broadcasting [N, C, 1] + [Z] (N*C runs of Z)
+        _node("Range", ["zero", "chunk", "step"], ["within"]),
+        _node("Unsqueeze", ["within", "axis_last"], ["within1"]),
+        _node("Add", ["within1", "within"], ["shifts"]),  # [Z, Z]
+        _node("Gather", ["shifts", "shift"], ["sel"], axis=0),  # [N, C, Z]
+    ]
+
+
+def _aligned_rows() -> list[NodeProto]:
+    """`aligned` [R, Z]: the weight padded with zeros to a multiple of Z, at least one
+    element more, so that row (h // Z) + 1 exists for every start h <= |M| - Z."""
+    return [
+        _node("Mod", ["array_size", "chunk"], ["tail"], fmod=0),
+        _node("Sub", ["chunk", "tail"], ["pad"]),  # in 1..Z
+        _node("Unsqueeze", ["pad", "zero1"], ["pad1"]),
+        _node("Concat", ["zero1", "pad1"], ["pads"], axis=0),
+        _node("Pad", ["weight", "pads"], ["padded"]),
+        _const("rows_of_chunk", [-1]),
+        _node("Unsqueeze", ["chunk", "zero1"], ["chunk1"]),
+        _node("Concat", ["rows_of_chunk", "chunk1"], ["aligned_shape"], axis=0),
+        _node("Reshape", ["padded", "aligned_shape"], ["aligned"]),
+    ]
+
+
+def _rows_gather() -> list[NodeProto]:
+    """The same rows from the weight viewed as aligned rows [R, Z] (about 1x its memory):
+    per chunk, rows h // Z and h // Z + 1 (adjacent in memory) as one [2Z] run, then the
+    Z-wide window at h mod Z of that small tensor. `aligned` depends on the weight alone,
+    so ONNX Runtime builds it when the session loads."""
+    return [
+        *_aligned_rows(),
+        *_row_split(),
+        _node("Unsqueeze", ["row", "axis_last"], ["row1"]),
+        _const("pair", [0, 1]),
+        _node("Add", ["row1", "pair"], ["row_pairs"]),  # [N, C, 2]
+        _node("Gather", ["aligned", "row_pairs"], ["two_rows"], axis=0),  # [N, C, 2, Z]
+        _const("runs_shape", [0, 0, -1]),
+        _node("Reshape", ["two_rows", "runs_shape"], ["runs"]),  # [N, C, 2Z]
+        _node("GatherElements", ["runs", "sel"], ["chunks"], axis=2),  # [N, C, Z]
+        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
+    ]
+
+
+def _pairs_gather() -> list[NodeProto]:
+    """As `_rows_gather`, from a load-time table of row pairs [R - 1, 2Z] (2x memory)."""
+    return [
+        *_aligned_rows(),
+        *_row_split(),
+        _node("Slice", ["aligned", "zero1", "minus1"], ["firsts"]),
+        _node("Slice", ["aligned", "one", "big"], ["seconds"]),
+        _node("Concat", ["firsts", "seconds"], ["pairs"], axis=1),
+        _node("Gather", ["pairs", "row"], ["runs"], axis=0),  # [N, C, 2Z]
+        _node("GatherElements", ["runs", "sel"], ["chunks"], axis=2),
+        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
+    ]
+
+
+GATHERS = {
+    "windows": _window_gather,
+    "rows": _rows_gather,
+    "pairs": _pairs_gather,
+    "elements": _element_gather,
+}
+
+
+def robe_lookup(opset: int, gather: str) -> FunctionProto:
+    """`RobeLookup`; `gather` (a key of GATHERS) picks how the rows are gathered (same
+    result)."""
     nodes = [
         _ref_const("dim", "dim"),
         _ref_const("chunk", "chunk"),
@@ -263,7 +343,7 @@ def robe_lookup(opset: int, windowed: bool) -> FunctionProto:
         _node("Concat", ["minus1", "dim1"], ["flat_shape"], axis=0),  # [-1, dim]
         _node("Size", ["weight"], ["array_size"]),
         _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
-        *(_window_gather() if windowed else _element_gather()),
+        *GATHERS[gather](),
         *_bag_sum(),
     ]
     return _function(
@@ -308,8 +388,8 @@ def table_lookup(opset: int) -> FunctionProto:
     )
 
 
-def robe_functions(opset: int, windowed: bool) -> list[FunctionProto]:
-    return [bag_ids(opset), robe_slots(opset), robe_lookup(opset, windowed)]
+def robe_functions(opset: int, gather: str) -> list[FunctionProto]:
+    return [bag_ids(opset), robe_slots(opset), robe_lookup(opset, gather)]
 
 
 def table_functions(opset: int) -> list[FunctionProto]:

@@ -44,9 +44,9 @@ def _bags(seed: int) -> tuple[np.ndarray, np.ndarray]:
     return values, offsets
 
 
-@pytest.mark.parametrize("windowed", [True, False], ids=["windows", "elements"])
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
 @pytest.mark.parametrize("seed", [0, 1])
-def test_robe_functions_match_the_op(seed: int, windowed: bool) -> None:
+def test_robe_functions_match_the_op(seed: int, gather: str) -> None:
     attrs: dict[str, Any] = {
         "num_tables": TABLES,
         "dim": DIM,
@@ -70,7 +70,7 @@ def test_robe_functions_match_the_op(seed: int, windowed: bool) -> None:
         numpy_helper.from_array(np.array(ARRAY, dtype=np.int64), "size"),
         numpy_helper.from_array(weight, "w"),
     ]
-    session = _session(nodes, outputs, inits, fn.robe_functions(OPSET, windowed))
+    session = _session(nodes, outputs, inits, fn.robe_functions(OPSET, gather))
     values, offsets = _bags(seed)
     slots, out = session.run(None, {"values": values, "offsets": offsets})
     v, o = torch.from_numpy(values), torch.from_numpy(offsets)
