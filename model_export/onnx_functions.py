@@ -7,14 +7,16 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `RobeSlots(values, offsets, array_size) -> [N, dim/chunk]`: ROBE-Z chunk starts,
   exactly `robe::slots` (docs/hashing.md); attributes num_tables, dim, chunk,
   coefficients (the row-major [dim/chunk, 5] table of (b, a0, a1, a2, a3) per chunk).
+- `RobeRows(weight, slots) -> [N, dim]`: the chunks at those starts, concatenated;
+  attributes dim, chunk. Two forms, same rows (`GATHERS`): whole windows, or row pairs.
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
 
 The graph is written for ONNX Runtime's CPU kernels, measured: its int64 Div and Mod
 divide element by element (~10 ns each), so the limbs are taken with BitwiseAnd and exact
 float64 scaling, the linear part of the hash is one int64 MatMul, and ROBE rows are
-gathered whole from a windows table computed at load (`RobeLookup`). All products stay
-below 2**56, as in the spec.
+gathered whole from a table computed at load (`RobeRows`). All products stay below
+2**56, as in the spec.
 """
 
 from __future__ import annotations
@@ -31,10 +33,12 @@ INT64_MAX = 2**63 - 1
 
 BAG_IDS = "BagIds"
 ROBE_SLOTS = "RobeSlots"
+ROBE_ROWS = "RobeRows"
 ROBE_LOOKUP = "RobeLookup"
 TABLE_ROWS = "TableRows"
 TABLE_LOOKUP = "TableLookup"
 ROBE_ATTRIBUTES = ("num_tables", "dim", "chunk", "coefficients")
+ROWS_ATTRIBUTES = ("dim", "chunk")
 TABLE_ATTRIBUTES = ("num_tables",)
 
 
@@ -218,21 +222,8 @@ def _bag_sum() -> list[NodeProto]:
     ]
 
 
-def _element_gather() -> list[NodeProto]:
-    """rows[n] = weight[slots[n, c] + z] for every chunk c and z < Z: one Gather of
-    [N, dim] element indices."""
-    return [
-        _const("axis2", [2]),
-        _node("Range", ["zero", "chunk", "step"], ["within"]),
-        _node("Unsqueeze", ["slots", "axis2"], ["starts"]),
-        _node("Add", ["starts", "within"], ["elements"]),
-        _node("Reshape", ["elements", "flat_shape"], ["index"]),
-        _node("Gather", ["weight", "index"], ["rows"], axis=0),
-    ]
-
-
 def _window_gather() -> list[NodeProto]:
-    """The same rows gathered whole from `windows` [slots, Z], windows[s] = weight[s:s+Z].
+    """rows from `windows` [slots, Z], windows[s] = weight[s:s+Z], gathered whole.
 
     `windows` depends on the weight alone, so ONNX Runtime computes it once when the
     session loads (constant folding) and each call gathers rows of Z floats, as plain
@@ -251,88 +242,63 @@ def _window_gather() -> list[NodeProto]:
     ]
 
 
-def _row_split() -> list[NodeProto]:
-    """`row` = slots // Z and `sel` [N, C, Z] = slots mod Z + (0..Z-1), without int64 Div:
-    float64 division is exact here (slots < 2**53, and a non-multiple of Z lies at least
-    1/Z from the next integer), and Floor of it is the quotient."""
-    return [
-        _node("Cast", ["slots"], ["slots_f"], to=TensorProto.DOUBLE),
-        _node("CastLike", ["chunk", "slots_f"], ["chunk_f"]),
-        _node("Div", ["slots_f", "chunk_f"], ["quotient_f"]),
-        _node("Floor", ["quotient_f"], ["row_f"]),
-        _node("Cast", ["row_f"], ["row"], to=TensorProto.INT64),  # [N, C]
-        _node("Mul", ["row", "chunk"], ["row_start"]),
-        _node("Sub", ["slots", "row_start"], ["shift"]),
-        _const("axis_last", [-1]),
-        # sel = shifts[shift], shifts[o] = o + (0..Z-1): a row gather from a [Z, Z]
-        # constant, measured faster than broadcasting [N, C, 1] + [Z] (N*C runs of Z)
-        _node("Range", ["zero", "chunk", "step"], ["within"]),
-        _node("Unsqueeze", ["within", "axis_last"], ["within1"]),
-        _node("Add", ["within1", "within"], ["shifts"]),  # [Z, Z]
-        _node("Gather", ["shifts", "shift"], ["sel"], axis=0),  # [N, C, Z]
-    ]
-
-
-def _aligned_rows() -> list[NodeProto]:
-    """`aligned` [R, Z]: the weight padded with zeros to a multiple of Z, at least one
-    element more, so that row (h // Z) + 1 exists for every start h <= |M| - Z."""
+def _pair_table() -> list[NodeProto]:
+    """`pairs` [R, 2Z]: pairs[r] = weight[rZ : rZ + 2Z] with the weight zero-padded to
+    R + 1 rows of Z, R = |M| // Z: the pair (h // Z) of every start h <= |M| - Z exists.
+    It depends on the weight alone: ONNX Runtime builds it when the session loads."""
     return [
         _node("Mod", ["array_size", "chunk"], ["tail"], fmod=0),
-        _node("Sub", ["chunk", "tail"], ["pad"]),  # in 1..Z
+        _node("Sub", ["chunk", "tail"], ["pad"]),  # in 1..Z: |M| + pad = (R + 1) Z
         _node("Unsqueeze", ["pad", "zero1"], ["pad1"]),
         _node("Concat", ["zero1", "pad1"], ["pads"], axis=0),
         _node("Pad", ["weight", "pads"], ["padded"]),
-        _const("rows_of_chunk", [-1]),
         _node("Unsqueeze", ["chunk", "zero1"], ["chunk1"]),
-        _node("Concat", ["rows_of_chunk", "chunk1"], ["aligned_shape"], axis=0),
-        _node("Reshape", ["padded", "aligned_shape"], ["aligned"]),
-    ]
-
-
-def _rows_gather() -> list[NodeProto]:
-    """The same rows from the weight viewed as aligned rows [R, Z] (about 1x its memory):
-    per chunk, rows h // Z and h // Z + 1 (adjacent in memory) as one [2Z] run, then the
-    Z-wide window at h mod Z of that small tensor. `aligned` depends on the weight alone,
-    so ONNX Runtime builds it when the session loads."""
-    return [
-        *_aligned_rows(),
-        *_row_split(),
-        _node("Unsqueeze", ["row", "axis_last"], ["row1"]),
-        _const("pair", [0, 1]),
-        _node("Add", ["row1", "pair"], ["row_pairs"]),  # [N, C, 2]
-        _node("Gather", ["aligned", "row_pairs"], ["two_rows"], axis=0),  # [N, C, 2, Z]
-        _const("runs_shape", [0, 0, -1]),
-        _node("Reshape", ["two_rows", "runs_shape"], ["runs"]),  # [N, C, 2Z]
-        _node("GatherElements", ["runs", "sel"], ["chunks"], axis=2),  # [N, C, Z]
-        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
+        _node("Concat", ["minus1", "chunk1"], ["aligned_shape"], axis=0),
+        _node("Reshape", ["padded", "aligned_shape"], ["aligned"]),  # [R + 1, Z]
+        _node("Slice", ["aligned", "zero1", "minus1"], ["firsts"]),
+        _node("Slice", ["aligned", "one", "big"], ["seconds"]),
+        _node("Concat", ["firsts", "seconds"], ["pairs"], axis=1),
     ]
 
 
 def _pairs_gather() -> list[NodeProto]:
-    """As `_rows_gather`, from a load-time table of row pairs [R - 1, 2Z] (2x memory)."""
+    """The same rows from `pairs` (2x the array's memory, not Z x): per chunk start h,
+    the pair h // Z (one row gather of 2Z floats), then the Z-wide window at h mod Z
+    of that small tensor (GatherElements).
+
+    No int64 Div (element by element in ONNX Runtime): the float64 quotient is exact
+    (h < 2**53, and a non-multiple of Z lies at least 1/Z below the next integer), so
+    its Floor is h // Z. The element indices h mod Z + (0..Z-1) are a row gather from
+    a [Z, Z] constant, measured faster than broadcasting [N, C, 1] + [Z]."""
     return [
-        *_aligned_rows(),
-        *_row_split(),
-        _node("Slice", ["aligned", "zero1", "minus1"], ["firsts"]),
-        _node("Slice", ["aligned", "one", "big"], ["seconds"]),
-        _node("Concat", ["firsts", "seconds"], ["pairs"], axis=1),
-        _node("Gather", ["pairs", "row"], ["runs"], axis=0),  # [N, C, 2Z]
-        _node("GatherElements", ["runs", "sel"], ["chunks"], axis=2),
+        *_pair_table(),
+        _node("Cast", ["slots"], ["slots_f"], to=TensorProto.DOUBLE),
+        _node("CastLike", ["chunk", "slots_f"], ["chunk_f"]),
+        _node("Div", ["slots_f", "chunk_f"], ["quotient_f"]),
+        _node("Floor", ["quotient_f"], ["pair_f"]),
+        _node("Cast", ["pair_f"], ["pair"], to=TensorProto.INT64),  # [N, C]
+        _node("Mul", ["pair", "chunk"], ["pair_start"]),
+        _node("Sub", ["slots", "pair_start"], ["shift"]),  # [N, C], in 0..Z-1
+        _node("Range", ["zero", "chunk", "step"], ["within"]),
+        _node("Unsqueeze", ["within", "axis1"], ["within1"]),
+        _node("Add", ["within1", "within"], ["shifts"]),  # [Z, Z]
+        _node("Gather", ["shifts", "shift"], ["select"], axis=0),  # [N, C, Z]
+        # GatherND, not Gather: the same rows, measured 2x faster in ONNX Runtime 1.32
+        _const("axis_last", [-1]),
+        _node("Unsqueeze", ["pair", "axis_last"], ["pair_index"]),  # [N, C, 1]
+        _node("GatherND", ["pairs", "pair_index"], ["runs"]),  # [N, C, 2Z]
+        _node("GatherElements", ["runs", "select"], ["chunks"], axis=2),  # [N, C, Z]
         _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
     ]
 
 
-GATHERS = {
-    "windows": _window_gather,
-    "rows": _rows_gather,
-    "pairs": _pairs_gather,
-    "elements": _element_gather,
-}
+# How RobeRows gathers: same rows, different memory and speed (docs/export.md).
+GATHERS = {"windows": _window_gather, "pairs": _pairs_gather}
 
 
-def robe_lookup(opset: int, gather: str) -> FunctionProto:
-    """`RobeLookup`; `gather` (a key of GATHERS) picks how the rows are gathered (same
-    result)."""
+def robe_rows(opset: int, gather: str) -> FunctionProto:
+    """`RobeRows(weight, slots [N, C]) -> [N, dim]`: rows[n] = the C chunks weight[s:s+Z]
+    of its starts, concatenated; `gather` (a key of GATHERS) picks how."""
     nodes = [
         _ref_const("dim", "dim"),
         _ref_const("chunk", "chunk"),
@@ -342,8 +308,18 @@ def robe_lookup(opset: int, gather: str) -> FunctionProto:
         _node("Unsqueeze", ["dim", "zero1"], ["dim1"]),
         _node("Concat", ["minus1", "dim1"], ["flat_shape"], axis=0),  # [-1, dim]
         _node("Size", ["weight"], ["array_size"]),
-        _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
         *GATHERS[gather](),
+    ]
+    return _function(ROBE_ROWS, ["weight", "slots"], ["rows"], nodes, ROWS_ATTRIBUTES, opset)
+
+
+def robe_lookup(opset: int) -> FunctionProto:
+    """`RobeLookup`: slots -> rows -> bag sums."""
+    nodes = [
+        *_lookup_consts(),
+        _node("Size", ["weight"], ["array_size"]),
+        _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
+        _call(ROBE_ROWS, ["weight", "slots"], ["rows"], ROWS_ATTRIBUTES),
         *_bag_sum(),
     ]
     return _function(
@@ -389,7 +365,7 @@ def table_lookup(opset: int) -> FunctionProto:
 
 
 def robe_functions(opset: int, gather: str) -> list[FunctionProto]:
-    return [bag_ids(opset), robe_slots(opset), robe_lookup(opset, gather)]
+    return [bag_ids(opset), robe_slots(opset), robe_rows(opset, gather), robe_lookup(opset)]
 
 
 def table_functions(opset: int) -> list[FunctionProto]:

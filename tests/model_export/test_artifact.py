@@ -53,18 +53,18 @@ def test_onnx_lookup_is_one_ai_robe_node(trained_artifact: Path) -> None:
     onnx.checker.check_model(str(trained_artifact / "model.onnx"), full_check=True)
 
 
-def test_large_robe_arrays_gather_elements_not_windows(
+def test_large_robe_arrays_gather_row_pairs_not_windows(
     tmp_path: Path, trained_artifact: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Windows cost Z times the array: above WINDOWS_MAX_BYTES the export gathers single
-    elements instead, and still verifies."""
+    """Windows cost Z times the array: above WINDOWS_MAX_BYTES the export gathers row
+    pairs instead (2x the array), and still verifies."""
     assert load_manifest(trained_artifact).formats["onnx"]["robe_gather"] == "windows"
     monkeypatch.setattr(onnx_export, "WINDOWS_MAX_BYTES", 0)
     request = ExportRequest(
         make_run(tmp_path), tmp_path / "art", formats=("onnx",), verify=VerifySettings()
     )
     manifest = export_artifact(request)
-    assert manifest.formats["onnx"]["robe_gather"] == "elements"
+    assert manifest.formats["onnx"]["robe_gather"] == "pairs"
     assert manifest.verify is not None and manifest.verify["passed"]
 
 

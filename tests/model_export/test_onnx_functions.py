@@ -80,6 +80,34 @@ def test_robe_functions_match_the_op(seed: int, gather: str) -> None:
     np.testing.assert_allclose(out, looked_up.numpy(), rtol=0, atol=1e-6)
 
 
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
+@pytest.mark.parametrize("array", [96, 101, 111])  # a multiple of Z, and not
+def test_robe_rows_at_every_start(gather: str, array: int) -> None:
+    """Every chunk start 0..|M|-Z (the last rows, the row boundaries) gathers exactly
+    weight[s:s+Z], whatever the padding: the bit-exact oracle is the array itself."""
+    dim, chunk = 48, 16
+    weight = np.random.default_rng(array).standard_normal(array).astype(np.float32)
+    starts = np.arange(array - chunk + 1, dtype=np.int64)
+    slots = np.resize(starts, (starts.size + 2) // 3 * 3).reshape(-1, dim // chunk)
+    inputs = [helper.make_tensor_value_info("slots", TensorProto.INT64, ["n", dim // chunk])]
+    outputs = [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["n", dim])]
+    node = helper.make_node(
+        fn.ROBE_ROWS, ["w", "slots"], ["rows"], domain=fn.DOMAIN, dim=dim, chunk=chunk
+    )
+    graph = helper.make_graph(
+        [node], "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
+    )
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
+    model = helper.make_model(
+        graph, opset_imports=opsets, functions=[fn.robe_rows(OPSET, gather)]
+    )
+    onnx.checker.check_model(model, full_check=True)
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    (rows,) = session.run(None, {"slots": slots})
+    expected = weight[slots[..., None] + np.arange(chunk)].reshape(slots.shape[0], dim)
+    np.testing.assert_array_equal(rows, expected)
+
+
 def test_table_functions_use_the_hashing_trick() -> None:
     starts = np.cumsum(SIZES) - SIZES
     weight = np.random.default_rng(0).standard_normal((int(SIZES.sum()), DIM)).astype(np.float32)
