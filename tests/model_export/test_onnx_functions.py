@@ -98,9 +98,7 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
         [node], "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
     )
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
-    model = helper.make_model(
-        graph, opset_imports=opsets, functions=[fn.robe_rows(OPSET, gather)]
-    )
+    model = helper.make_model(graph, opset_imports=opsets, functions=[fn.robe_rows(OPSET, gather)])
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (rows,) = session.run(None, {"slots": slots})
