@@ -49,9 +49,10 @@ def hashed_features(keys: npt.NDArray[np.int64], bits: int) -> npt.NDArray[np.in
 
 
 class LogisticModel(nn.Module):
-    def __init__(self, num_dense: int, bits: int) -> None:
+    def __init__(self, num_dense: int, bits: int, l2: float) -> None:
         super().__init__()
         self.bits = bits
+        self.l2 = l2  # the penalty it was trained with
         self.sparse = nn.EmbeddingBag(2**bits, 1, mode="sum", sparse=True)
         nn.init.zeros_(self.sparse.weight)
         self.dense = nn.Linear(num_dense, 1)
@@ -84,8 +85,10 @@ def _fit_one(
     train: _Tensors, stop: _Tensors, l2: float, config: LogisticConfig
 ) -> tuple[LogisticModel, float]:
     torch.manual_seed(config.seed)
-    model = LogisticModel(int(train.dense.shape[1]), config.bits)
-    sparse_opt = torch.optim.SparseAdam(list(model.sparse.parameters()), lr=config.lr)
+    model = LogisticModel(int(train.dense.shape[1]), config.bits, l2)
+    sparse_opt: torch.optim.Optimizer = torch.optim.SparseAdam(
+        list(model.sparse.parameters()), lr=config.lr
+    )
     dense_opt = torch.optim.Adam(model.dense.parameters(), lr=config.lr)
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(config.seed)

@@ -36,9 +36,7 @@ def register(sub: Any) -> None:
     train.add_argument(
         "--schema", help="schema name or file (default: DATA/schema.json, else criteo-kaggle)"
     )
-    train.add_argument(
-        "--dim", type=int, help="embedding dimension (default: the schema's dim)"
-    )
+    train.add_argument("--dim", type=int, help="embedding dimension (default: the schema's dim)")
     train.add_argument(
         "--epochs",
         type=int,
@@ -51,7 +49,12 @@ def register(sub: Any) -> None:
         help="stop after N epochs without a better validation logloss; 0: never "
         f"(default {defaults.DEFAULT_PATIENCE})",
     )
-    train.add_argument("--batch-size", type=int, default=defaults.DEFAULT_BATCH)
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"rows per step over all processes (default: up to {defaults.MAX_BATCH}, "
+        f"fewer when an epoch would take under {defaults.STEPS_PER_EPOCH} steps)",
+    )
     train.add_argument(
         "--lr", type=float, default=defaults.DEFAULT_LR, help="learning rate of the dense layers"
     )
@@ -98,7 +101,10 @@ def register(sub: Any) -> None:
 
 def run_train(args: argparse.Namespace) -> int:
     if args.nproc != 1:
-        from robe.train.launch import launch
+        from robe.train.launch import PLAIN_UNDER_DDP, launch
+
+        if args.embedding == "full":
+            raise ValueError(PLAIN_UNDER_DDP)
 
         return launch(args.nproc, sys.argv[1:])
 

@@ -7,15 +7,14 @@ from pathlib import Path
 
 from robe.embeddings import EmbeddingKind
 from robe.train.defaults import (
-    DEFAULT_BATCH,
     DEFAULT_EMBEDDING_LR,
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_PATIENCE,
     DEFAULT_WEIGHT_DECAY,
+    default_batch_size,
 )
 from robe.train.fit import Schedule
-
 
 
 @dataclass(frozen=True)
@@ -31,7 +30,7 @@ class TrainConfig:
     schema: str | None = None  # name or file; default: DATA/schema.json, else criteo-kaggle
     epochs: int = DEFAULT_EPOCHS
     patience: int | None = None  # None: DEFAULT_PATIENCE (no early stop with one epoch)
-    batch_size: int = DEFAULT_BATCH
+    batch_size: int | None = None  # None: default_batch_size(training rows)
     lr: float = DEFAULT_LR  # dense layers (AdamW)
     embedding_lr: float = DEFAULT_EMBEDDING_LR  # ROBE array (Adam) or plain tables (SparseAdam)
     weight_decay: float = DEFAULT_WEIGHT_DECAY  # dense layers
@@ -59,13 +58,13 @@ class TrainConfig:
             raise ValueError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
         if self.val_rows is not None and self.val_rows < 1:
             raise ValueError(f"--val-rows must be >= 1, got {self.val_rows}")
-        self.schedule  # noqa: B018 (validates the schedule's fields too)
+        self.schedule_for(10**6)  # validates the schedule's fields too
 
-    @property
-    def schedule(self) -> Schedule:
+    def schedule_for(self, train_rows: int) -> Schedule:
+        """The schedule, its batch size chosen for `train_rows` rows unless given."""
         return Schedule(
             epochs=self.epochs,
-            batch_size=self.batch_size,
+            batch_size=self.batch_size or default_batch_size(train_rows),
             lr=self.lr,
             embedding_lr=self.embedding_lr,
             weight_decay=self.weight_decay,

@@ -18,6 +18,7 @@ from tqdm import tqdm
 from robe.model import DLRM
 from robe.train.batches import RowTensors
 from robe.train.cluster import Cluster
+from robe.train.launch import PLAIN_UNDER_DDP
 
 Validate = Callable[[DLRM], dict[str, float]]
 
@@ -87,10 +88,7 @@ def fit(
     """Train `model` in place on this rank's rows; on return it holds the best epoch."""
     cluster = cluster or Cluster()
     if cluster.distributed and model.embeddings.sparse_gradients:
-        raise ValueError(
-            "plain tables (--embedding full) cannot train under torchrun (sparse gradients); "
-            "use --embedding robe, or train plain tables in one process"
-        )
+        raise ValueError(PLAIN_UNDER_DDP)
     step_model: nn.Module = DistributedDataParallel(model) if cluster.distributed else model
     local_batch = max(1, schedule.batch_size // cluster.world_size)
     optimizers = _optimizers(model, schedule)

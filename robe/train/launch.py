@@ -5,6 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 
+PLAIN_UNDER_DDP = (
+    "plain tables (--embedding full) cannot train under torchrun (sparse gradients); "
+    "use --embedding robe, or train plain tables in one process"
+)
+
 
 def without_nproc(argv: list[str]) -> list[str]:
     """`argv` with its `--nproc N` / `--nproc=N` removed."""

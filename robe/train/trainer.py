@@ -79,7 +79,9 @@ def split(rows: Rows, config: TrainConfig) -> tuple[Rows, Rows]:
 
 
 def _read(paths: list[Path], schema: Schema, config: TrainConfig, report: SkipReport) -> Rows:
-    parts = [read_criteo(p, schema, skip_bad_rows=config.skip_bad_rows, report=report) for p in paths]
+    parts = [
+        read_criteo(p, schema, skip_bad_rows=config.skip_bad_rows, report=report) for p in paths
+    ]
     return parts[0] if len(parts) == 1 else Rows.concat(parts)
 
 
@@ -158,7 +160,7 @@ def _train(config: TrainConfig, cluster: Cluster, warn: Warn) -> dict[str, Any]:
 
     torch.manual_seed(config.seed)
     model = build_model(spec)
-    schedule = config.schedule
+    schedule = config.schedule_for(sum(cluster.gather_ints(len(train_set))))
     started = time.perf_counter()
     result = fit(
         model,
