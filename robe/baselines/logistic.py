@@ -20,6 +20,7 @@ from torch.nn import functional as F
 
 from robe.data.rows import Rows
 from robe.metrics import auc, logloss
+from robe.train.defaults import default_batch_size
 
 # Multipliers of a 64-bit multiplicative hash (odd; from splitmix64) mixing the table
 # into the value, so equal keys in different features get unrelated buckets.
@@ -32,8 +33,8 @@ class LogisticConfig:
     bits: int = 22  # 4M weights: collisions are rare below a few million distinct values
     l2_grid: tuple[float, ...] = (1e-6, 1e-5, 1e-4)  # per touched weight, per row
     lr: float = 0.01
-    batch_size: int = 256
-    epochs: int = 10
+    batch_size: int | None = None  # None: robe train's rule (enough steps per epoch)
+    epochs: int = 20  # a ceiling: early stopping on held-out rows ends it
     patience: int = 1
     seed: int = 0
 
@@ -93,11 +94,12 @@ def _fit_one(
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(config.seed)
     n = int(train.labels.shape[0])
+    batch_size = config.batch_size or default_batch_size(n)
     best_loss, best_state, since = float("inf"), copy.deepcopy(model.state_dict()), 0
     for _ in range(config.epochs):
         order = torch.randperm(n, generator=generator)
-        for start in range(0, n, config.batch_size):
-            pick = order[start : start + config.batch_size]
+        for start in range(0, n, batch_size):
+            pick = order[start : start + batch_size]
             index = train.index[pick]
             logits = model(train.dense[pick], index)
             touched = F.embedding(index, model.sparse.weight, sparse=True)
