@@ -24,6 +24,8 @@ def default_batch_size(train_rows: int) -> int:
     while batch > MIN_BATCH and train_rows / batch < STEPS_PER_EPOCH:
         batch //= 2
     return batch
+
+
 DEFAULT_LR = 1e-3
 DEFAULT_EMBEDDING_LR = 1e-2
 DEFAULT_WEIGHT_DECAY = 0.0

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -65,7 +66,7 @@ def test_popularity_smooths_toward_the_overall_rate():
     assert popular.predict(unseen, 0)[0] == pytest.approx(0.5)
 
 
-def _result() -> dict:
+def _result() -> dict[str, Any]:
     case = {"compression": 1000.0, "logloss": 0.5, "train_seconds": 1.0}
     return {
         "data": "d.tsv",

@@ -11,7 +11,7 @@ from robe.embeddings import EmbeddingConfig, build_embeddings
 from robe.model import DLRM, get_preset
 from robe.train.batches import RowTensors
 from robe.train.cluster import Cluster
-from robe.train.fit import Schedule, fit
+from robe.train.fit import Schedule, Validate, fit
 
 
 def _rows(n: int = 64) -> Rows:
@@ -29,9 +29,15 @@ def _model() -> DLRM:
     return DLRM(3, build_embeddings(embedding), preset)
 
 
-def _scripted(losses: list[float], seen: list[torch.Tensor]):
+def _weight(model: DLRM) -> torch.Tensor:
+    weight = model.embeddings.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
+
+
+def _scripted(losses: list[float], seen: list[torch.Tensor]) -> Validate:
     def validate(model: DLRM) -> dict[str, float]:
-        seen.append(model.embeddings.weight.detach().clone())
+        seen.append(_weight(model).detach().clone())
         return {"auc": 0.5, "logloss": losses[len(seen) - 1]}
 
     return validate
@@ -39,7 +45,7 @@ def _scripted(losses: list[float], seen: list[torch.Tensor]):
 
 def test_stops_after_patience_and_restores_the_best_epoch():
     torch.manual_seed(0)
-    model, seen = _model(), []
+    model, seen = _model(), list[torch.Tensor]()
     schedule = Schedule(epochs=6, batch_size=16, patience=2)
     result = fit(
         model,
@@ -50,14 +56,14 @@ def test_stops_after_patience_and_restores_the_best_epoch():
     )
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     assert result.best_epoch == 2 and result.stopped_early
-    assert torch.equal(model.embeddings.weight, seen[1])
-    assert not torch.equal(model.embeddings.weight, seen[3])
+    assert torch.equal(_weight(model), seen[1])
+    assert not torch.equal(_weight(model), seen[3])
     assert result.rows_trained == 4 * 64
 
 
 def test_patience_zero_runs_every_epoch_and_still_keeps_the_best():
     torch.manual_seed(0)
-    model, seen = _model(), []
+    model, seen = _model(), list[torch.Tensor]()
     schedule = Schedule(epochs=4, batch_size=16, patience=0)
     result = fit(
         model,
@@ -68,7 +74,7 @@ def test_patience_zero_runs_every_epoch_and_still_keeps_the_best():
     )
     assert len(result.history) == 4 and not result.stopped_early
     assert result.best_epoch == 2
-    assert torch.equal(model.embeddings.weight, seen[1])
+    assert torch.equal(_weight(model), seen[1])
 
 
 def test_plain_tables_are_refused_under_several_processes():
