@@ -159,7 +159,6 @@ def _item_column(schema: Schema) -> int | None:
 def run(config: AccuracyConfig, progress: Progress) -> dict[str, Any]:
     schema = resolve_schema(config.data, config.schema)
     split = chronological_split(read_criteo(config.data, schema), config)
-    budget = config.memory_budget_bytes or psutil.virtual_memory().available // 2
     cases: list[dict[str, Any]] = []
 
     def add(case: dict[str, Any]) -> None:
@@ -181,7 +180,8 @@ def run(config: AccuracyConfig, progress: Progress) -> dict[str, Any]:
         )
 
     plain = _plain_spec(schema)
-    need = estimate(plain.embedding).total_bytes
+    budget = config.memory_budget_bytes or psutil.virtual_memory().available // 2
+    need = estimate(plain.embedding, keep_best=(config.epochs or DEFAULT_EPOCHS) > 1).total_bytes
     plain_bytes = plain.embedding.params * BYTES_PER_PARAM
     if need > budget:
         add(

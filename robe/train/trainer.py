@@ -149,7 +149,9 @@ def train(config: TrainConfig, warn: Warn = _stderr) -> dict[str, Any]:
 def _train(config: TrainConfig, cluster: Cluster, warn: Warn) -> dict[str, Any]:
     schema = resolve_schema(config.data, config.schema)
     spec = model_spec(config, schema)
-    check_fits(spec.embedding)  # before reading gigabytes of data or allocating tables
+    check_fits(
+        spec.embedding, keep_best=config.epochs > 1
+    )  # before reading gigabytes of data or allocating tables
 
     skipped = SkipReport()
     train_rows, val_rows, partition = load_rows(config, schema, cluster, skipped)
