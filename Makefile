@@ -25,8 +25,11 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+	$(PY) .ci/check_layers.py
 	$(VENV)/bin/hadolint Dockerfile
 	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+	$(PY) deploy/validate_k8s.py
 
 # The service, Prometheus and Grafana (http://localhost:3000); see docs/deploy.md
 up:

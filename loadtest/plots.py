@@ -31,13 +31,14 @@ def latency(report: dict[str, Any], path: Path) -> None:
     ax.yaxis.set_minor_formatter(plain)
     ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel("achieved throughput (requests/s)")
-    ax.set_ylabel("latency from scheduled send (ms, log scale)")
-    ax.set_title("Open-loop latency against throughput")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(
+        fig,
+        ax,
+        path,
+        "latency from scheduled send (ms, log scale)",
+        "Open-loop latency against throughput",
+    )
 
 
 def batch_sizes(report: dict[str, Any], path: Path) -> None:
@@ -54,12 +55,13 @@ def batch_sizes(report: dict[str, Any], path: Path) -> None:
     labels = ["+inf" if np.isinf(le) else f"<={le:g}" for le in bounds]
     ax.set_xticks(pos + width * (len(models) - 1) / 2, labels, rotation=45, fontsize=8)
     ax.set_xlabel("rows per inference batch (histogram bucket)")
-    ax.set_ylabel("share of batches during the sweep (%)")
-    ax.set_title("Batch size distribution (robe_batch_rows)")
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _finish(
+        fig,
+        ax,
+        path,
+        "share of batches during the sweep (%)",
+        "Batch size distribution (robe_batch_rows)",
+    )
 
 
 def memory(report: dict[str, Any], path: Path) -> None:
@@ -78,8 +80,13 @@ def memory(report: dict[str, Any], path: Path) -> None:
         ax.bar_label(bars, labels=[f"{v:,.1f}" if v else "n/a" for v in values], fontsize=7)
     ax.set_xticks(pos + width * (len(models) - 1) / 2, [label for _, label in kinds])
     ax.set_yscale("log")
-    ax.set_ylabel("size (MB, log scale)")
-    ax.set_title("Memory and size per model")
+    _finish(fig, ax, path, "size (MB, log scale)", "Memory and size per model")
+
+
+def _finish(fig: Any, ax: Any, path: Path, ylabel: str, title: str) -> None:
+    """Label, add the legend, save and close: every plot ends alike."""
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

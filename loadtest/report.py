@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import psutil
-
 from loadtest.runner import RateResult
+from robe.bench.machine import describe
+from service.metrics import STAGES
 
 
 @dataclass(frozen=True)
@@ -55,31 +53,13 @@ def rps_at_p99_target(sweep: tuple[RateResult, ...], target_ms: float) -> float 
     return None if k is None else k.achieved_rps
 
 
+PACKAGES = ("torch", "onnxruntime", "fastapi", "uvicorn", "numpy")
+
+
 def machine() -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions: dict[str, str | None] = {}
-    for pkg in ("torch", "onnxruntime", "fastapi", "uvicorn", "numpy"):
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            versions[pkg] = None
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "memory_bytes": psutil.virtual_memory().total,
-        "os": f"{platform.system()} {platform.release()}",
-        "python": platform.python_version(),
-        # other work on the machine while measuring (1, 5, 15 min averages of runnable tasks)
-        "load_average": [round(x, 2) for x in os.getloadavg()],
-        "packages": versions,
-    }
+    """The machine (robe.bench.machine), with the load average at the end of the run."""
+    # other work on the machine while measuring (1, 5, 15 min averages of runnable tasks)
+    return describe("cpu") | {"load_average": [round(x, 2) for x in os.getloadavg()]}
 
 
 def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) -> dict[str, Any]:
@@ -207,10 +187,10 @@ def markdown(report: dict[str, Any]) -> str:
     out = [
         "# Load test: ROBE vs plain embedding tables",
         "",
-        f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB, "
-        f"{m['os']}, load average {'/'.join(map(str, m.get('load_average', [])))} at the end, "
-        f"Python {m['python']}, "
-        + ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+        f"Machine: {m['cpu']}, {m['cpu_cores']} cores, {m['memory_bytes'] / 2**30:.0f} GiB, "
+        f"{m['platform']}, load average {'/'.join(map(str, m.get('load_average', [])))} at "
+        f"the end, Python {m['python']}, "
+        + ", ".join(f"{k} {m[k]}" for k in PACKAGES if m.get(k))
         + ".",
         "",
         f"Open loop (constant arrival rate; latency from the scheduled send time, exact "
@@ -237,7 +217,7 @@ def markdown(report: dict[str, Any]) -> str:
             f"{_mb(r.get('rss_file_bytes'))} | {_mb(r['rss_ready_bytes'])} | "
             f"{cold} | {'none' if rps is None else f'{rps:g}'} |"
         )
-    stages = ("parse", "queue", "inference", "postprocess")
+    stages = STAGES
     if any(r.get("stage_mean_ms") for r in models.values()):
         out += [
             "",

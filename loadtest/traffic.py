@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from robe.catalog import CatalogError, read_items
 from robe.schema import Schema, Side
 
 Kind = Literal["dense", "sparse", "any"]  # "any": type unknown, sent as an integer
@@ -91,20 +92,14 @@ def features_of(schema: Schema) -> tuple[Feature, ...]:
 
 
 def load_catalog(path: Path) -> tuple[Item, ...]:
-    """Items of an `items.jsonl` (one `{"item_id", "features"}` per line)."""
-    items = []
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                raw = json.loads(line)
-                items.append(Item(str(raw["item_id"]), dict(raw.get("features") or {})))
-            except (json.JSONDecodeError, KeyError, TypeError) as exc:
-                raise ValueError(f"{path}:{lineno}: not a catalog line ({exc})") from exc
+    """Items of an `items.jsonl` (read by robe.catalog)."""
+    try:
+        items = tuple(Item(item.item_id, item.features) for _, item in read_items(path))
+    except CatalogError as exc:
+        raise ValueError(str(exc)) from exc
     if not items:
         raise ValueError(f"catalog {path} holds no items")
-    return tuple(items)
+    return items
 
 
 def _mix(a: int, b: int) -> int:

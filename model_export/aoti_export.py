@@ -3,7 +3,7 @@
 The lookup is the plain-torch reference, so the package holds only ATen kernels and
 loads with `torch._inductor.aoti_load_package` without a compiler and without
 importing robe. A package is compiled for one platform and one torch version; the
-manifest records both and `runners.load_aoti` refuses any other.
+manifest records both and `loaders.aoti_package` refuses any other.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from torch.export import Dim
 
 from model_export.compat import platform_tag, torch_version
 from model_export.errors import ExportError
+from model_export.exportable import ExportableModel, index_model
 from model_export.manifest import FORMAT_FILES
 from model_export.quiet import torch_notices_silenced
-from model_export.serving import ServingModel, index_model
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -67,12 +67,12 @@ def export_aoti(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
         "torch": torch_version(),
     }
     cpu = torch.device("cpu")
-    serving = ServingModel(model, "reference").eval()
+    serving = ExportableModel(model, "reference").eval()
     _compile(serving, _model_inputs(spec, cpu), _model_dynamic(spec), directory / entry["file"])
     if torch.cuda.is_available():
         cuda = torch.device("cuda")
         # A copy: moving the serving wrapper would move the trained model's shared layers.
-        on_cuda = ServingModel(copy.deepcopy(model), "reference").eval().to(cuda)
+        on_cuda = ExportableModel(copy.deepcopy(model), "reference").eval().to(cuda)
         _compile(
             on_cuda,
             _model_inputs(spec, cuda),
@@ -85,7 +85,7 @@ def export_aoti(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]
 
 def compile_indices(model: DLRM, path: Path) -> None:
     """Compile the index computation of the AOTInductor lookup the same way (parity checks)."""
-    indices = index_model(ServingModel(model, "reference")).eval()
+    indices = index_model(ExportableModel(model, "reference")).eval()
     generator = torch.Generator().manual_seed(0)
     values = torch.randint(0, 2**40, (_EXAMPLE_BATCH * 3,), generator=generator)
     offsets = torch.arange(values.shape[0] + 1)

@@ -23,7 +23,7 @@ from model_export.manifest import (
     MANIFEST,
     Manifest,
     checksum_files,
-    hash_block,
+    hash_entry,
     load_manifest,
     model_io,
     write_manifest,
@@ -97,7 +97,7 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def embedding_block(spec: ModelSpec) -> dict[str, Any]:
+def embedding_entry(spec: ModelSpec) -> dict[str, Any]:
     e = spec.embedding
     return {
         "kind": e.kind,
@@ -169,8 +169,8 @@ def export_artifact(request: ExportRequest) -> Manifest:
             version=content_version(model, spec),
             created_by=f"robe {__version__}",
             spec=spec.to_dict(),
-            hash=hash_block(e.hash_seed, e.dim, e.chunk, e.robe_size) if e.kind == "robe" else None,
-            embedding=embedding_block(spec),
+            hash=hash_entry(e.hash_seed, e.dim, e.chunk, e.robe_size) if e.kind == "robe" else None,
+            embedding=embedding_entry(spec),
             metrics=metrics,
             inputs=inputs,
             outputs=outputs,

@@ -1,14 +1,14 @@
-"""The item catalog travels with the artifact: `items.jsonl`, one item per line."""
+"""The item catalog travels with the artifact (its file format: robe.catalog)."""
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 from model_export.errors import ArtifactError
-from model_export.manifest import CATALOG
+from robe.catalog import CATALOG, CatalogError
+from robe.catalog import check_catalog as count_items
 
 
 def default_catalog(metrics: dict[str, Any]) -> Path | None:
@@ -22,33 +22,13 @@ def default_catalog(metrics: dict[str, Any]) -> Path | None:
 
 
 def check_catalog(path: Path) -> int:
-    """Every line a JSON object with "item_id" and a "features" object; returns the count."""
+    """The number of items; ArtifactError naming the first bad line."""
     if not path.is_file():
         raise ValueError(f"--catalog {path} does not exist")
-    count = 0
-    number = 0
     try:
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, start=1):
-                count += _check_item(path, number, line)
-    except UnicodeDecodeError as exc:
-        raise ArtifactError(f"{path}:{number + 1}: not UTF-8 text ({exc.reason})") from exc
-    return count
-
-
-def _check_item(path: Path, number: int, line: str) -> int:
-    """1 for an item, 0 for a blank line; ArtifactError naming the line otherwise."""
-    if not line.strip():
-        return 0
-    try:
-        item = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"{path}:{number}: not valid JSON ({exc})") from exc
-    if not isinstance(item, dict) or "item_id" not in item:
-        raise ArtifactError(f'{path}:{number}: an item needs an "item_id"')
-    if not isinstance(item.get("features"), dict):
-        raise ArtifactError(f'{path}:{number}: "features" must be an object')
-    return 1
+        return count_items(path)
+    except CatalogError as exc:
+        raise ArtifactError(str(exc)) from exc
 
 
 def copy_catalog(path: Path, directory: Path) -> str:

@@ -22,7 +22,6 @@ from robe.schema import Schema
 FORMAT = "robe-artifact"
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
-CATALOG = "items.jsonl"
 # The file each format is written to; the manifest's "formats" records it too.
 FORMAT_FILES: dict[str, str] = {
     "onnx": "model.onnx",
@@ -151,7 +150,7 @@ class Manifest:
         }
 
 
-def hash_block(seed: int, dim: int, chunk: int, robe_size: int) -> dict[str, Any]:
+def hash_entry(seed: int, dim: int, chunk: int, robe_size: int) -> dict[str, Any]:
     """The manifest's "hash" entry: constants, and the full per-chunk coefficient table."""
     params = HashParams.from_seed(dim // chunk, seed)
     return {
@@ -167,8 +166,8 @@ def hash_block(seed: int, dim: int, chunk: int, robe_size: int) -> dict[str, Any
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        while block := fh.read(_CHUNK_BYTES):
-            digest.update(block)
+        while data := fh.read(_CHUNK_BYTES):
+            digest.update(data)
     return digest.hexdigest()
 
 
@@ -293,7 +292,7 @@ def _parse(directory: Path, raw: dict[str, Any]) -> Manifest:
 
 def _check_hash(hash_raw: dict[str, Any], spec_embedding: dict[str, Any]) -> None:
     """The recorded constants must be the ones the spec's seed gives (docs/hashing.md)."""
-    expected = hash_block(
+    expected = hash_entry(
         int(spec_embedding["hash_seed"]),
         int(spec_embedding["dim"]),
         int(spec_embedding["chunk"]),

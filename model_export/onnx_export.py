@@ -18,6 +18,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from model_export.errors import ExportError
+from model_export.exportable import ScoreFromEmbeddings
 from model_export.manifest import FORMAT_FILES, model_io
 from model_export.onnx_functions import (
     DOMAIN,
@@ -28,7 +29,6 @@ from model_export.onnx_functions import (
     table_functions,
 )
 from model_export.quiet import torch_notices_silenced
-from model_export.serving import ScoreFromEmbeddings
 from robe.checkpoint import ModelSpec
 from robe.embeddings import FullEmbeddingCollection, RobeEmbeddingCollection
 from robe.model import DLRM

@@ -1,7 +1,7 @@
 """TorchScript: the serving model scripted with the lookup as the registered custom op.
 
 The file refers to `robe::lookup` by name, so whoever loads it must import `robe.ops`
-first; an extra file in the archive says so, and `runners.load_torchscript` turns
+first; an extra file in the archive says so, and `loaders.torchscript_module` turns
 torch's "unknown builtin op" into an error naming the package.
 """
 
@@ -13,9 +13,10 @@ from typing import Any
 
 import torch
 
+from model_export.exportable import ExportableModel, index_model
+from model_export.loaders import torchscript_module
 from model_export.manifest import FORMAT_FILES
 from model_export.quiet import torch_notices_silenced
-from model_export.serving import ServingModel, index_model
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -26,7 +27,7 @@ _TRACE_BATCH = 3  # any size but 1, so no axis looks constant to the tracer
 
 def export_torchscript(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
     path = directory / FORMAT_FILES["torchscript"]
-    serving = ServingModel(model, "op").eval()
+    serving = ExportableModel(model, "op").eval()
     with torch_notices_silenced():
         # The layers after the lookup are traced, not scripted: their shapes are
         # batch-agnostic, and scripting would have to read robe.model's string
@@ -43,10 +44,10 @@ def export_torchscript(model: DLRM, spec: ModelSpec, directory: Path) -> dict[st
 
 def scripted_indices(model: DLRM) -> torch.jit.ScriptModule:
     """The index computation of the TorchScript lookup, through a save/load round trip."""
-    indices = index_model(ServingModel(model, "op")).eval()
+    indices = index_model(ExportableModel(model, "op")).eval()
     buffer = io.BytesIO()
     with torch_notices_silenced():
         torch.jit.save(torch.jit.script(indices), buffer)
-        buffer.seek(0)
-        loaded: torch.jit.ScriptModule = torch.jit.load(buffer)  # type: ignore[no-untyped-call]
+    buffer.seek(0)
+    loaded: torch.jit.ScriptModule = torchscript_module(buffer)
     return loaded

@@ -19,9 +19,9 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
-from model_export import runners
+from model_export import loaders
 from model_export.aoti_export import compile_indices
-from model_export.serving import eager_indices, eager_scores
+from model_export.exportable import eager_indices, eager_scores
 from model_export.torchscript_export import scripted_indices
 from robe.checkpoint import ModelSpec
 from robe.keys import MISSING_KEY
@@ -29,7 +29,6 @@ from robe.model import DLRM
 
 MIN_ROWS = 10_000
 ONNX_CUDA = "onnx-cuda"  # the ONNX file again, on ONNX Runtime's CUDA provider
-_CUDA_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 TOLERANCE = 1e-5
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
@@ -125,15 +124,15 @@ def _index_fns(
     fns: dict[str, Callable[[Any, Any], Any]] = {}
     if "onnx" in formats:
         path = directory / formats["onnx"]["file"]
-        fns["onnx"] = runners.load_onnx_indices(path)
+        fns["onnx"] = loaders.load_onnx_indices(path)
         if _onnx_cuda():
-            fns[ONNX_CUDA] = runners.load_onnx_indices(path, providers=_CUDA_PROVIDERS)
+            fns[ONNX_CUDA] = loaders.load_onnx_indices(path, device="cuda")
     if "torchscript" in formats:
         fns["torchscript"] = _torch_index_fn(scripted_indices(model))
     if "aoti" in formats:
         path = scratch / "indices.pt2"
         compile_indices(model, path)
-        fns["aoti"] = _torch_index_fn(torch._inductor.aoti_load_package(str(path)))
+        fns["aoti"] = _torch_index_fn(loaders.aoti_package(path))
     return fns
 
 
@@ -145,18 +144,12 @@ def _torch_index_fn(module: Callable[..., torch.Tensor]) -> Callable[[Any, Any],
     return run
 
 
-def _scorers(directory: Path, formats: dict[str, dict[str, Any]]) -> dict[str, runners.Scorer]:
-    out: dict[str, runners.Scorer] = {}
+def _scorers(directory: Path, formats: dict[str, dict[str, Any]]) -> dict[str, loaders.Scorer]:
+    out: dict[str, loaders.Scorer] = {}
     for fmt, entry in formats.items():
-        path = directory / entry["file"]
-        if fmt == "onnx":
-            out[fmt] = runners.load_onnx(path)
-            if _onnx_cuda():
-                out[ONNX_CUDA] = runners.load_onnx(path, providers=_CUDA_PROVIDERS)
-        elif fmt == "torchscript":
-            out[fmt] = runners.load_torchscript(path)
-        else:
-            out[fmt] = runners.load_aoti(path, entry=entry)
+        out[fmt] = loaders.format_scorer(directory, fmt, entry)
+        if fmt == "onnx" and _onnx_cuda():
+            out[ONNX_CUDA] = loaders.load_onnx(directory / entry["file"], device="cuda")
     return out
 
 

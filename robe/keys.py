@@ -1,78 +1,73 @@
-"""Raw categorical values to 64-bit keys: the first step of docs/hashing.md.
+"""Raw categorical values to 64-bit keys: the one key function of docs/hashing.md.
 
-A key is a signed int64. Rules, in order:
-- a Python/JSON integer (bool excluded) in int64 range is its own key;
-- a string of exactly 8 hexadecimal digits (a Criteo token) is that number, 0..2**32-1;
-- any other string, the empty string (= missing) included, is the first 8 bytes of
-  BLAKE2b(utf-8 bytes, digest_size=8) read as a little-endian signed int64.
-The vectorised path for arrays of Criteo tokens lives here too, so readers and the
-service share one definition. Only numpy and the standard library: the ONNX serving
-path imports this without torch.
+Training readers and the service both call `value_key` (or, for text, `text_key`), so
+the JSON integer 196, the JSON string "196" and the file text 196 share a key. A key
+is a signed int64; rules, in order:
+- missing (None, the empty string) is `MISSING_KEY`, the hash of the empty string;
+- a Python/JSON integer (bool excluded) in (-2**63, 2**63) is its own key;
+- where the feature decodes hex (the Criteo schemas), a string of exactly 8 hex digits
+  is that number, 0..2**32-1;
+- a string that is the canonical decimal text of such an integer (an optional '-', no
+  leading zeros, no '+', no spaces) is that integer;
+- any other string is the first 8 bytes of BLAKE2b(utf-8 bytes, digest_size=8) read
+  as a little-endian signed int64.
+-2**63 is never a key: `PAD_KEY` marks the unused slots of multi-valued features.
+Only the standard library: the ONNX serving path imports this without torch or numpy.
 """
 
 from __future__ import annotations
 
 import hashlib
-
-import numpy as np
-import numpy.typing as npt
+import re
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
+PAD_KEY = INT64_MIN
 
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_DECIMAL = re.compile(r"0|-?[1-9][0-9]{0,18}")
 
-# Byte -> nibble table for the vectorised hex decoder; 255 marks a non-hex byte.
-_NIBBLE = np.full(256, 255, dtype=np.uint8)
-for _i, _c in enumerate(b"0123456789abcdef"):
-    _NIBBLE[_c] = _i
-for _i, _c in enumerate(b"ABCDEF"):
-    _NIBBLE[_c] = 10 + _i
-_NIBBLE.setflags(write=False)
+
+def bytes_key(raw: bytes) -> int:
+    """BLAKE2b-64 of raw bytes, little-endian, signed (PAD_KEY itself moves up by one)."""
+    digest = hashlib.blake2b(raw, digest_size=8).digest()
+    key = int.from_bytes(digest, "little", signed=True)
+    return key + 1 if key == PAD_KEY else key
 
 
 def string_key(text: str) -> int:
-    """The key of a string that is not a Criteo token (BLAKE2b-64, little-endian, signed)."""
-    digest = hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
+    """The hash key of a string that no integer rule applies to."""
+    return bytes_key(text.encode("utf-8", errors="surrogateescape"))
 
 
 MISSING_KEY = string_key("")
 
 
-def value_key(value: object) -> int:
-    """The key of one raw value (int or str), per the rules in the module docstring."""
+def integer_key(value: int) -> int:
+    if not INT64_MIN < value <= INT64_MAX:
+        raise ValueError(f"categorical value {value} is outside the key range (-2**63, 2**63)")
+    return value
+
+
+def text_key(text: str, *, hex_tokens: bool) -> int:
+    """The key of one field's text (a file cell or a JSON string)."""
+    if hex_tokens and len(text) == 8 and all(c in _HEX_DIGITS for c in text):
+        return int(text, 16)
+    if _DECIMAL.fullmatch(text):
+        number = int(text)
+        if INT64_MIN < number <= INT64_MAX:
+            return number
+    return string_key(text)
+
+
+def value_key(value: object, *, hex_tokens: bool) -> int:
+    """The key of one raw value (int, str or None), per the rules in the module docstring."""
+    if value is None:
+        return MISSING_KEY
     if isinstance(value, bool):
         raise ValueError(f"categorical value must be an integer or a string, got {value!r}")
     if isinstance(value, int):
-        if not INT64_MIN <= value <= INT64_MAX:
-            raise ValueError(f"categorical value {value} is outside the int64 range")
-        return value
+        return integer_key(value)
     if isinstance(value, str):
-        if len(value) == 8 and all(c in _HEX_DIGITS for c in value):
-            return int(value, 16)
-        return string_key(value)
-    if value is None:
-        return MISSING_KEY
+        return text_key(value, hex_tokens=hex_tokens)
     raise ValueError(f"categorical value must be an integer or a string, got {value!r}")
-
-
-def token_keys(tokens: npt.NDArray[np.bytes_]) -> npt.NDArray[np.int64]:
-    """Keys of an array of byte-string tokens (any shape), vectorised for Criteo tokens.
-
-    Tokens of exactly 8 hex digits decode in numpy; the rare others (empty = missing,
-    or free text) fall back to `string_key` one by one.
-    """
-    flat = np.ascontiguousarray(tokens.reshape(-1)).astype("S8", copy=False)
-    raw = flat.view(np.uint8).reshape(-1, 8)
-    nibbles = _NIBBLE[raw]
-    lengths = np.char.str_len(flat)
-    ok = (lengths == 8) & (nibbles != 255).all(axis=1)
-    # Byte strings longer than 8 were truncated by the S8 cast above; they go the slow way.
-    if tokens.dtype.itemsize > 8:
-        ok &= np.char.str_len(tokens.reshape(-1)) == 8
-    weights = np.array([1 << (4 * (7 - i)) for i in range(8)], dtype=np.int64)
-    keys = (nibbles.astype(np.int64) * weights).sum(axis=1)
-    for i in np.flatnonzero(~ok):
-        keys[i] = string_key(tokens.reshape(-1)[i].decode("utf-8", errors="surrogateescape"))
-    return keys.reshape(tokens.shape)

@@ -123,27 +123,171 @@ _CRITEO_DENSE_SIDES: tuple[Side, ...] = (
 )
 
 
+Transform = Literal["log1p", "standardize", "none"]
+TRANSFORMS: tuple[Transform, ...] = ("log1p", "standardize", "none")
+
+
 @dataclass(frozen=True)
 class DenseFeature:
+    """A number. `transform` turns it into a model input; `standardize` needs `mean`/`std`
+    from the training split (robe.data.fit fills them in before training)."""
+
     name: str
     side: Side
+    column: str = ""  # the source column; "" means the feature's name
+    transform: Transform = "log1p"
+    mean: float | None = None
+    std: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.transform not in TRANSFORMS:
+            raise ValueError(f"dense feature {self.name!r}: transform must be one of {TRANSFORMS}")
+        if self.std is not None and not self.std > 0:
+            raise ValueError(f"dense feature {self.name!r}: std must be positive")
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+    @property
+    def fitted(self) -> bool:
+        return self.transform != "standardize" or (self.mean is not None and self.std is not None)
 
 
 @dataclass(frozen=True)
 class SparseFeature:
+    """A categorical value, or a bag of them (`separator` set), or a bucketized number."""
+
     name: str
     side: Side
-    size: int  # table rows of the plain baseline, and the generator's cardinality
+    size: int  # hashing-trick rows of the plain baseline, and the generator's cardinality
+    column: str = ""  # the source column; "" means the feature's name
+    # 8-hex-digit text is a hex number (Criteo tokens). from_dict defaults it to false for
+    # csv/tsv/parquet sources; the dataclass default follows the Criteo path.
+    hex: bool = True
+    separator: str | None = None  # multi-valued: "Action|Comedy" with separator "|"
+    max_values: int = 1  # values per bag at most (more is a bad row / a 422)
+    bucketize: bool = False  # a number cut at `boundaries` (quantiles of the training split)
+    boundaries: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        where = f"sparse feature {self.name!r}"
+        if self.separator is not None and (len(self.separator) != 1 or self.bucketize):
+            raise ValueError(f"{where}: separator must be one character (not with bucketize)")
+        if self.max_values < 1 or (self.max_values > 1 and self.separator is None):
+            raise ValueError(f"{where}: max_values > 1 needs a separator")
+        if self.boundaries is not None and list(self.boundaries) != sorted(self.boundaries):
+            raise ValueError(f"{where}: boundaries must be ascending")
+
+    @property
+    def source_column(self) -> str:
+        return self.column or self.name
+
+    @property
+    def fitted(self) -> bool:
+        return not self.bucketize or self.boundaries is not None
+
+
+Format = Literal["criteo", "csv", "tsv", "parquet"]
+FORMATS: tuple[Format, ...] = ("criteo", "csv", "tsv", "parquet")
+LabelOp = Literal[">=", ">", "<=", "<", "==", "!="]
+LABEL_OPS: tuple[LabelOp, ...] = (">=", ">", "<=", "<", "==", "!=")
+
+
+@dataclass(frozen=True)
+class LabelRule:
+    """The label: `column` read as 0/1, or 1 where `column op value` holds."""
+
+    column: str = "label"
+    op: LabelOp | None = None
+    value: float | str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.op is None) != (self.value is None):
+            raise ValueError("label rule: give both op and value, or neither")
+        if self.op is not None and self.op not in LABEL_OPS:
+            raise ValueError(f"label rule: op must be one of {LABEL_OPS}, got {self.op!r}")
+
+    def describe(self) -> str:
+        if self.op is None:
+            return f"{self.column} (0 or 1)"
+        return f"1 when {self.column} {self.op} {self.value}, else 0"
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"column": self.column}
+        if self.op is not None:
+            out.update(op=self.op, value=self.value)
+        return out
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where rows come from. `criteo`: headerless TSV, label, dense..., sparse... in schema
+    order. csv/tsv/parquet: named columns (csv/tsv with a header row, or `columns`)."""
+
+    format: Format = "criteo"
+    delimiter: str = ""  # csv/tsv: "" means "," for csv and tab for tsv
+    header: bool = True  # csv/tsv: the first line names the columns
+    columns: tuple[str, ...] = ()  # csv/tsv without a header: the column names in order
+    label: LabelRule = LabelRule()
+    time: str | None = None  # the column that orders rows; the file must be sorted by it
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise ValueError(f"source format must be one of {FORMATS}, got {self.format!r}")
+        if self.format in ("csv", "tsv") and not self.header and not self.columns:
+            raise ValueError('source: a csv/tsv file without a header needs "columns"')
+        if len(self.delimiter) > 1:
+            raise ValueError(f"source delimiter must be one character, got {self.delimiter!r}")
+        if not self.delimiter and self.format in ("csv", "tsv"):
+            # Normalised here so that a schema equals its own to_dict/from_dict round trip.
+            object.__setattr__(self, "delimiter", "," if self.format == "csv" else "\t")
+
+    @property
+    def field_delimiter(self) -> str:
+        return self.delimiter or ("," if self.format == "csv" else "\t")
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"format": self.format, "label": self.label.to_dict()}
+        if self.format in ("csv", "tsv"):
+            out.update(delimiter=self.field_delimiter, header=self.header)
+            if self.columns:
+                out["columns"] = list(self.columns)
+        if self.time is not None:
+            out["time"] = self.time
+        return out
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> Source:
+        label = raw.get("label", {})
+        if isinstance(label, str):
+            label = {"column": label}
+        return cls(
+            format=raw.get("format", "criteo"),
+            delimiter=str(raw.get("delimiter", "")),
+            header=bool(raw.get("header", True)),
+            columns=tuple(str(c) for c in raw.get("columns", ())),
+            label=LabelRule(
+                column=str(label.get("column", "label")),
+                op=label.get("op"),
+                value=label.get("value"),
+            ),
+            time=raw.get("time"),
+        )
+
+
+CRITEO_SOURCE = Source()
 
 
 @dataclass(frozen=True)
 class Schema:
-    """The features of one dataset, in column order (label, dense..., sparse...)."""
+    """The features of one dataset and where they come from (`source`)."""
 
     name: str
     dense: tuple[DenseFeature, ...]
     sparse: tuple[SparseFeature, ...]
-    dim: int  # default embedding dimension for models on this schema
+    dim: int  # embedding dimension of models on this schema
+    source: Source = CRITEO_SOURCE
 
     def __post_init__(self) -> None:
         names = [f.name for f in self.dense] + [f.name for f in self.sparse]
@@ -156,6 +300,11 @@ class Schema:
         for f in self.sparse:
             if f.size <= 0:
                 raise ValueError(f"schema {self.name!r}: feature {f.name!r} has size {f.size}")
+        if self.source.format == "criteo" and any(f.separator or f.bucketize for f in self.sparse):
+            raise ValueError(
+                f"schema {self.name!r}: multi-valued and bucketized features need a "
+                "csv, tsv or parquet source"
+            )
 
     @property
     def num_dense(self) -> int:
@@ -167,44 +316,105 @@ class Schema:
 
     @property
     def num_columns(self) -> int:
-        """Fields per TSV line: the label, then dense, then sparse."""
+        """Fields per Criteo TSV line: the label, then dense, then sparse."""
         return 1 + self.num_dense + self.num_sparse
 
     @property
     def table_sizes(self) -> tuple[int, ...]:
         return tuple(f.size for f in self.sparse)
 
-    def side_of(self, name: str) -> Side:
-        for dense in self.dense:
-            if dense.name == name:
-                return dense.side
-        for sparse in self.sparse:
-            if sparse.name == name:
-                return sparse.side
-        raise KeyError(name)
+    @property
+    def key_widths(self) -> tuple[int, ...]:
+        """Key columns per sparse feature in a row (`max_values`; 1 for single values)."""
+        return tuple(f.max_values for f in self.sparse)
+
+    @property
+    def fitted(self) -> bool:
+        """Every transform has its training-split statistics."""
+        return all(f.fitted for f in self.dense) and all(f.fitted for f in self.sparse)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "dim": self.dim,
-            "dense": [{"name": f.name, "side": f.side} for f in self.dense],
-            "sparse": [{"name": f.name, "side": f.side, "size": f.size} for f in self.sparse],
+            "source": self.source.to_dict(),
+            "dense": [_dense_dict(f) for f in self.dense],
+            "sparse": [_sparse_dict(f) for f in self.sparse],
         }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Schema:
         try:
-            dense = tuple(DenseFeature(str(d["name"]), _side(d["side"])) for d in raw["dense"])
+            # A schema without a source is a pre-source one: Criteo TSV with hex tokens.
+            legacy = "source" not in raw
+            source = CRITEO_SOURCE if legacy else Source.from_dict(raw["source"])
+            dense = tuple(
+                DenseFeature(
+                    str(d["name"]),
+                    _side(d["side"]),
+                    column=str(d.get("column", "")),
+                    transform=d.get("transform", "log1p"),
+                    mean=_optional_float(d.get("mean")),
+                    std=_optional_float(d.get("std")),
+                )
+                for d in raw["dense"]
+            )
             sparse = tuple(
-                SparseFeature(str(s["name"]), _side(s["side"]), int(s["size"]))
+                SparseFeature(
+                    str(s["name"]),
+                    _side(s["side"]),
+                    int(s["size"]),
+                    column=str(s.get("column", "")),
+                    hex=bool(s.get("hex", legacy or source.format == "criteo")),
+                    separator=s.get("separator"),
+                    max_values=int(s.get("max_values", 1)),
+                    bucketize=bool(s.get("bucketize", False)),
+                    boundaries=None
+                    if s.get("boundaries") is None
+                    else tuple(float(b) for b in s["boundaries"]),
+                )
                 for s in raw["sparse"]
             )
-            return cls(name=str(raw["name"]), dense=dense, sparse=sparse, dim=int(raw["dim"]))
-        except (KeyError, TypeError) as exc:
+            return cls(
+                name=str(raw["name"]),
+                dense=dense,
+                sparse=sparse,
+                dim=int(raw["dim"]),
+                source=source,
+            )
+        except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"malformed schema: missing or wrong field {exc}") from exc
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _dense_dict(f: DenseFeature) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "side": f.side}
+    if f.column:
+        out["column"] = f.column
+    out["transform"] = f.transform
+    if f.mean is not None:
+        out.update(mean=f.mean, std=f.std)
+    return out
+
+
+def _sparse_dict(f: SparseFeature) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "side": f.side, "size": f.size}
+    if f.column:
+        out["column"] = f.column
+    out["hex"] = f.hex
+    if f.separator is not None:
+        out.update(separator=f.separator, max_values=f.max_values)
+    if f.bucketize:
+        out["bucketize"] = True
+        if f.boundaries is not None:
+            out["boundaries"] = list(f.boundaries)
+    return out
+
+
+def _optional_float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]
 
 
 def _side(value: object) -> Side:
@@ -216,7 +426,7 @@ def _side(value: object) -> Side:
 def criteo_schema(name: str, cardinalities: tuple[int, ...], dim: int) -> Schema:
     dense = tuple(DenseFeature(f"I{i + 1}", s) for i, s in enumerate(_CRITEO_DENSE_SIDES))
     sparse = tuple(
-        SparseFeature(f"C{i + 1}", side, size)
+        SparseFeature(f"C{i + 1}", side, size, hex=True)
         for i, (side, size) in enumerate(zip(_CRITEO_SPARSE_SIDES, cardinalities, strict=True))
     )
     return Schema(name=name, dense=dense, sparse=sparse, dim=dim)

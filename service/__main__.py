@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 import sys
 
-from robe.cli.serve import register
 from robe.errors import RobeError
+from service.flags import add_arguments, settings_from_flags
+from service.serve import serve
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m service")
-    sub = parser.add_subparsers(dest="command", required=True)
-    register(sub)
-    args = parser.parse_args(["serve", *sys.argv[1:]])
+    add_arguments(parser)
+    args = parser.parse_args()
     try:
-        return int(args.handler(args))
+        return serve(settings_from_flags(vars(args)))
     except RobeError as exc:
         print(f"robe serve: error: {exc}", file=sys.stderr)
         return 2

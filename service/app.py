@@ -25,6 +25,7 @@ from service.middleware import RequestMetrics
 from service.routes import add_routes
 from service.settings import Settings
 from service.state import ServiceState, start_service, stop_service
+from service.v2 import add_v2_routes
 
 log = logging.getLogger("robe.service")
 
@@ -64,24 +65,24 @@ def build_app(settings: Settings) -> FastAPI:
     app.add_middleware(RequestMetrics, metrics=metrics)
     _add_error_handlers(app)
     add_routes(app, settings)
+    add_v2_routes(app, settings)
     return app
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    def respond(exc: ServiceError) -> JSONResponse:
-        return JSONResponse(
-            error_body(exc.status, exc.type, exc.message), exc.status, headers=exc.headers
-        )
+    def respond(request: Request, exc: ServiceError) -> JSONResponse:
+        body = error_body(exc.status, exc.type, exc.message, request.url.path)
+        return JSONResponse(body, exc.status, headers=exc.headers)
 
     async def on_service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        return respond(exc)
+        return respond(request, exc)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         type_ = HTTP_TYPES.get(exc.status_code, "http_error")
         return JSONResponse(
-            error_body(exc.status_code, type_, str(exc.detail)),
+            error_body(exc.status_code, type_, str(exc.detail), request.url.path),
             exc.status_code,
             headers=getattr(exc, "headers", None),
         )
@@ -89,12 +90,13 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-        return respond(InvalidInput(msg))
+        return respond(request, InvalidInput(msg))
 
     async def on_bug(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path)
         return JSONResponse(
-            error_body(500, "internal", f"internal error: {type(exc).__name__}"), 500
+            error_body(500, "internal", f"internal error: {type(exc).__name__}", request.url.path),
+            500,
         )
 
     app.add_exception_handler(ServiceError, on_service_error)

@@ -84,10 +84,6 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.model)
 
-    @property
-    def queued_rows(self) -> int:
-        return self._queued_rows
-
     def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
         """Queue one request's rows; its future gets the scores (or an error)."""
         if self._closing or self._task is None:

@@ -1,20 +1,20 @@
 """The item catalog of a model, held as pre-hashed arrays.
 
-`items.jsonl` (one `{"item_id": str, "features": {item-side name: value}}` per line)
-is read once at startup into `dense` [I, F] float32 and `keys` [I, T] int64 rows whose
-item columns hold the item's values (the other columns are never read). Resolving a
-request's candidate ids is a vectorised `searchsorted` over the sorted ids.
+`items.jsonl` (its format: robe.catalog) is read once at startup into `dense` [I, F]
+float32 and `keys` [I, T] int64 rows whose item columns hold the item's values (the
+other columns are never read). Resolving a request's candidate ids is a vectorised
+`searchsorted` over the sorted ids.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from robe.catalog import CatalogError, read_items
 from robe.schema import Side
 from service.errors import InvalidInput, ModelLoadError
 from service.rows import Dense, FeatureLayout, Keys
@@ -38,7 +38,7 @@ class Catalog:
         return cls.build(
             [],
             np.zeros((0, layout.num_dense), np.float32),
-            np.zeros((0, layout.num_sparse), np.int64),
+            np.zeros((0, layout.num_key_columns), np.int64),
         )
 
     @classmethod
@@ -58,35 +58,26 @@ class Catalog:
         ids: list[str] = []
         dense_rows: list[Dense] = []
         key_rows: list[Keys] = []
-        with path.open(encoding="utf-8") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                where = f"{path}:{lineno}"
+        try:
+            for lineno, item in read_items(path):
                 try:
-                    raw = json.loads(line)
-                    item_id = raw["item_id"]
-                    features = raw.get("features", {})
-                except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-                    raise ModelLoadError(f"{where}: not a catalog line ({exc})") from exc
-                if not isinstance(item_id, str) or not isinstance(features, dict):
-                    raise ModelLoadError(f"{where}: item_id must be a string, features an object")
-                try:
-                    d, k = layout.encode(features, ITEM_SIDE, "item")
+                    d, k = layout.encode(item.features, ITEM_SIDE, "item")
                 except InvalidInput as exc:
-                    raise ModelLoadError(f"{where}: {exc.message}") from exc
-                ids.append(item_id)
+                    raise ModelLoadError(f"{path}:{lineno}: {exc.message}") from exc
+                ids.append(item.item_id)
                 dense_rows.append(d)
                 key_rows.append(k)
+        except CatalogError as exc:
+            raise ModelLoadError(str(exc)) from exc
         if not ids:
             return cls.empty(layout)
         return cls.build(ids, np.stack(dense_rows), np.stack(key_rows))
 
-    def resolve(self, candidates: list[str]) -> npt.NDArray[np.int64]:
+    def resolve(self, candidates: list[str], field: str = "candidates") -> npt.NDArray[np.int64]:
         """Catalog indices of `candidates`; InvalidInput for an unknown or repeated id."""
         wanted = np.asarray(candidates, dtype=np.str_)
         if len(self) == 0:
-            raise InvalidInput(f"candidates: unknown item id {candidates[0]!r} (empty catalog)")
+            raise InvalidInput(f"{field}: unknown item id {candidates[0]!r} (empty catalog)")
         pos = np.searchsorted(self.sorted_ids, wanted)
         pos_c = np.minimum(pos, len(self) - 1)
         found = self.sorted_ids[pos_c] == wanted
@@ -94,13 +85,13 @@ class Catalog:
             bad = np.flatnonzero(~found)
             shown = ", ".join(repr(candidates[i]) for i in bad[:5])
             more = f" and {bad.size - 5} more" if bad.size > 5 else ""
-            raise InvalidInput(f"candidates: unknown item id {shown}{more}")
+            raise InvalidInput(f"{field}: unknown item id {shown}{more}")
         index = self.order[pos_c]
         if index.size > 1:
             srt = np.sort(index)
             dup = srt[1:] == srt[:-1]
             if dup.any():
                 raise InvalidInput(
-                    f"candidates: item id {str(self.ids[srt[1:][dup][0]])!r} is given twice"
+                    f"{field}: item id {str(self.ids[srt[1:][dup][0]])!r} is given twice"
                 )
         return index

@@ -5,6 +5,9 @@ them knows about HTTP. `error_body` is the single error shape of the API:
 
     {"error": {"code": 422, "type": "invalid_input", "message": "user.C3: ..."}}
 
+except under the Open Inference Protocol v2's paths (service.v2), where the same codes
+carry the body its clients read: {"error": "inputs[0].C3: ..."}.
+
 | exception          | code | type               | when                                       |
 | ------------------ | ---- | ------------------ | ------------------------------------------ |
 | InvalidInput       | 422  | invalid_input      | malformed JSON, wrong type, unknown feature, |
@@ -74,9 +77,17 @@ class ModelLoadError(Exception):
     """A model that cannot be loaded or run (startup fails with this message)."""
 
 
-def error_body(status: int, type_: str, message: str) -> dict[str, Any]:
-    """The one error body shape of the API."""
+def error_body(status: int, type_: str, message: str, path: str = "") -> dict[str, Any]:
+    """The one error body shape of the API; under the Open Inference Protocol v2's paths,
+    the shape its clients parse (`{"error": message}`), with the same status codes."""
+    if is_v2_path(path):
+        return {"error": message}
     return {"error": {"code": status, "type": type_, "message": message}}
+
+
+def is_v2_path(path: str) -> bool:
+    """The Open Inference Protocol's health, server and model paths (service.v2)."""
+    return path == "/v2" or path.startswith(("/v2/health/", "/v2/models/"))
 
 
 # Starlette's own HTTP errors (404 unknown path, 405 method) get the same shape.

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from service.metrics import Metrics
+from service.v2 import INFER_ENDPOINT, endpoint_label
 
 ENDPOINTS = (
     "/recommend",
@@ -48,10 +49,10 @@ class RequestMetrics:
             await self.app(scope, receive, send_wrapper)
         finally:
             path = scope.get("path", "")
-            endpoint = path if path in ENDPOINTS else "other"
+            endpoint = path if path in ENDPOINTS else endpoint_label(path) or "other"
             model = str(scope.get("state", {}).get("model", ""))
             self.metrics.requests.labels(model, endpoint, str(status)).inc()
-            if endpoint in ("/recommend", "/score") and model:
+            if endpoint in ("/recommend", "/score", INFER_ENDPOINT) and model:
                 self.metrics.request_duration.labels(model, endpoint).observe(
                     time.perf_counter() - start
                 )

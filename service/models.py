@@ -93,6 +93,7 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
             log.warning("model %s: %s; falling back to another format", name or path, exc)
     if runtime is None:
         raise ModelLoadError(f"{path}: no usable format ({'; '.join(errors) or 'none present'})")
+    runtime.key_widths = manifest.schema.key_widths
     catalog_path = manifest.catalog_path
     catalog = Catalog.load(catalog_path, layout) if catalog_path else Catalog.empty(layout)
     return ServedModel(
@@ -133,6 +134,7 @@ def _load_checkpoint(name: str, path: Path, backend: str, device: str, threads: 
 
     runtime = EagerRuntime(path, device, threads)
     spec = runtime.spec
+    runtime.key_widths = spec.schema.key_widths
     layout = FeatureLayout.of(spec.schema)
     catalog_path = path / "items.jsonl"
     catalog = (

@@ -101,13 +101,23 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
                     f"candidates: {len(req.candidates)} items is over the limit of "
                     f"{settings.max_request_rows} rows per request"
                 )
-            index = catalog.resolve(req.candidates)
+            index = catalog.resolve([str(c) for c in req.candidates])
         else:
             if len(catalog) == 0:
                 raise InvalidInput(
                     f"candidates: model {model.name!r} has no catalog; give candidates"
                 )
             index = np.arange(len(catalog))
+        if req.exclude:
+            if len(req.exclude) > settings.max_request_rows:
+                raise PayloadTooLarge(
+                    f"exclude: {len(req.exclude)} items is over the limit of "
+                    f"{settings.max_request_rows} rows per request"
+                )
+            excluded = catalog.resolve([str(i) for i in req.exclude], "exclude")
+            index = index[~np.isin(index, excluded)]
+            if index.size == 0:
+                raise InvalidInput("exclude: every candidate item is excluded; nothing to rank")
         user_dense, user_keys = model.layout.encode(req.user, ("user", "context"), "user")
         dense, keys = model.layout.recommend_rows(
             user_dense, user_keys, catalog.dense[index], catalog.keys[index]

@@ -1,9 +1,10 @@
-"""Turning JSON features into model rows: dense [n, F] float32 and keys [n, T] int64.
+"""Turning JSON features into model rows: dense [n, F] float32 and keys [n, S] int64.
 
 Per-feature Python runs once per request (a user has tens of features); per-row work
 is numpy: a request's rows are the catalog's pre-hashed item rows with the user's
-columns written over them (`FeatureLayout.recommend_rows`). Keys follow robe.keys,
-dense values robe.data.rows.dense_transform, so serving matches training exactly.
+columns written over them (`FeatureLayout.recommend_rows`). Values go through
+robe.data.cells and robe.data.transform, the readers' own steps, so a JSON 196, a JSON
+"196" and the file text 196 give the same model inputs.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from robe.data.rows import bag_offsets, dense_transform
-from robe.keys import MISSING_KEY, value_key
+from robe.data import cells
+from robe.data.rows import bags
+from robe.data.transform import key_starts, to_rows
+from robe.keys import MISSING_KEY, PAD_KEY
 from robe.schema import Schema, Side
 from service.errors import InvalidInput
 
@@ -25,11 +28,11 @@ Keys = npt.NDArray[np.int64]
 
 
 def model_inputs(
-    dense: Dense, keys: Keys
+    dense: Dense, keys: Keys, widths: tuple[int, ...] | None = None
 ) -> tuple[Dense, npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-    """(dense [B,F], values [B*T], offsets [B*T+1]): one value per bag, batch-major."""
-    n, t = keys.shape
-    return dense, np.ascontiguousarray(keys).reshape(-1), bag_offsets(n, t)
+    """(dense [B,F], values [N], offsets [B*T+1]): bags batch-major, padding dropped."""
+    values, offsets = bags(keys, widths)
+    return dense, values, offsets
 
 
 @dataclass(frozen=True)
@@ -40,16 +43,28 @@ class FeatureLayout:
     dense_index: dict[str, int]
     sparse_index: dict[str, int]
     item_dense: npt.NDArray[np.bool_]  # [F] True for item-side dense columns
-    item_sparse: npt.NDArray[np.bool_]  # [T]
+    item_sparse: npt.NDArray[np.bool_]  # [S] True for item-side key columns
+    starts: tuple[int, ...]  # first key column of each sparse feature
+    bucket_index: dict[int, int]  # bucketized sparse feature -> its raw-number column
+    # A request field feeds the feature of that name and every feature reading the
+    # column of that name (as in the file: "age" feeds `age` and an `age_band` of it).
+    targets: dict[str, list[tuple[str, int]]]  # field -> [("dense" | "sparse", index)]
 
     @classmethod
     def of(cls, schema: Schema) -> FeatureLayout:
+        buckets = [t for t, f in enumerate(schema.sparse) if f.bucketize]
         return cls(
             schema=schema,
             dense_index={f.name: i for i, f in enumerate(schema.dense)},
             sparse_index={f.name: i for i, f in enumerate(schema.sparse)},
             item_dense=np.array([f.side == "item" for f in schema.dense], dtype=bool),
-            item_sparse=np.array([f.side == "item" for f in schema.sparse], dtype=bool),
+            item_sparse=np.repeat(
+                np.array([f.side == "item" for f in schema.sparse], dtype=bool),
+                schema.key_widths,
+            ),
+            starts=tuple(key_starts(schema)),
+            bucket_index={t: schema.num_dense + j for j, t in enumerate(buckets)},
+            targets=_targets(schema),
         )
 
     @property
@@ -59,6 +74,10 @@ class FeatureLayout:
     @property
     def num_sparse(self) -> int:
         return self.schema.num_sparse
+
+    @property
+    def num_key_columns(self) -> int:
+        return int(self.item_sparse.shape[0])
 
     def features_by_side(self) -> dict[str, list[str]]:
         out: dict[str, list[str]] = {"user": [], "item": [], "context": []}
@@ -72,24 +91,64 @@ class FeatureLayout:
         self, features: Mapping[str, object], sides: Collection[Side], where: str
     ) -> tuple[Dense, Keys]:
         """One row from `features` (names of the given sides only); InvalidInput otherwise."""
-        raw_dense = np.full(self.num_dense, np.nan, dtype=np.float64)
-        keys = np.full(self.num_sparse, MISSING_KEY, dtype=np.int64)
+        dense, keys = self._convert([self._raw(features, sides, where)])
+        return dense[0], keys[0]
+
+    def _raw(
+        self, features: Mapping[str, object], sides: Collection[Side], where: str
+    ) -> tuple[npt.NDArray[np.float64], Keys]:
+        """Raw numbers [F + B] and keys [S] of one row, before the schema's transforms."""
+        schema = self.schema
+        raw = np.full(self.num_dense + len(self.bucket_index), np.nan, dtype=np.float64)
+        keys = np.full(self.num_key_columns, PAD_KEY, dtype=np.int64)
+        keys[list(self.starts)] = MISSING_KEY
         for name, value in features.items():
-            if name in self.dense_index:
-                col = self.dense_index[name]
-                self._check_side(name, self.schema.dense[col].side, sides, where)
-                raw_dense[col] = _dense_value(value, f"{where}.{name}")
-            elif name in self.sparse_index:
-                col = self.sparse_index[name]
-                self._check_side(name, self.schema.sparse[col].side, sides, where)
-                keys[col] = _sparse_key(value, f"{where}.{name}")
-            else:
+            targets = self.targets.get(name)
+            if targets is None:
                 raise InvalidInput(
-                    f"{where}.{name}: unknown feature {name!r} (schema {self.schema.name!r} "
+                    f"{where}.{name}: unknown feature {name!r} (schema {schema.name!r} "
                     f"has dense {_span(list(self.dense_index))} and sparse "
                     f"{_span(list(self.sparse_index))})"
                 )
-        return dense_transform(raw_dense), keys
+            for kind, col in targets:
+                if kind == "dense":
+                    self._check_side(name, schema.dense[col].side, sides, where)
+                    raw[col] = _dense_value(value, f"{where}.{name}")
+                else:
+                    self._sparse(name, value, col, sides, where, raw, keys)
+        return raw, keys
+
+    def _sparse(
+        self,
+        name: str,
+        value: object,
+        t: int,
+        sides: Collection[Side],
+        where: str,
+        raw: npt.NDArray[np.float64],
+        keys: Keys,
+    ) -> None:
+        feature = self.schema.sparse[t]
+        self._check_side(name, feature.side, sides, where)
+        if feature.bucketize:
+            raw[self.bucket_index[t]] = _dense_value(value, f"{where}.{name}")
+            return
+        if isinstance(value, float):
+            raise InvalidInput(
+                f"{where}.{name}: a sparse feature must be a string or an integer, got {value!r}"
+            )
+        try:
+            values = cells.sparse_keys(value, feature)
+        except ValueError as exc:
+            raise InvalidInput(f"{where}.{name}: {exc}") from exc
+        keys[self.starts[t] : self.starts[t] + len(values)] = values
+
+    def _convert(self, raw_rows: list[tuple[npt.NDArray[np.float64], Keys]]) -> tuple[Dense, Keys]:
+        raw = np.stack([r for r, _ in raw_rows])
+        keys = np.stack([k for _, k in raw_rows])
+        labels = np.zeros(len(raw_rows), dtype=np.float32)
+        rows = to_rows(labels, raw, keys, self.schema)
+        return rows.dense, rows.keys
 
     @staticmethod
     def _check_side(name: str, side: Side, sides: Collection[Side], where: str) -> None:
@@ -101,11 +160,10 @@ class FeatureLayout:
 
     def rows(self, features: list[Mapping[str, object]], where: str) -> tuple[Dense, Keys]:
         """Rows with features of every side (POST /score)."""
-        dense = np.empty((len(features), self.num_dense), dtype=np.float32)
-        keys = np.empty((len(features), self.num_sparse), dtype=np.int64)
-        for i, row in enumerate(features):
-            dense[i], keys[i] = self.encode(row, ("user", "item", "context"), f"{where}[{i}]")
-        return dense, keys
+        sides: tuple[Side, ...] = ("user", "item", "context")
+        return self._convert(
+            [self._raw(row, sides, f"{where}[{i}]") for i, row in enumerate(features)]
+        )
 
     def recommend_rows(
         self, user_dense: Dense, user_keys: Keys, item_dense: Dense, item_keys: Keys
@@ -116,6 +174,18 @@ class FeatureLayout:
         return dense, keys
 
 
+def _targets(schema: Schema) -> dict[str, list[tuple[str, int]]]:
+    out: dict[str, list[tuple[str, int]]] = {}
+    features = [("dense", i, f.name, f.source_column) for i, f in enumerate(schema.dense)]
+    features += [("sparse", t, f.name, f.source_column) for t, f in enumerate(schema.sparse)]
+    for kind, index, name, _ in features:
+        out.setdefault(name, []).append((kind, index))
+    for kind, index, name, column in features:
+        if column != name and (kind, index) not in out.setdefault(column, []):
+            out[column].append((kind, index))
+    return out
+
+
 def _span(names: list[str]) -> str:
     if len(names) <= 4:
         return ", ".join(names) or "none"
@@ -124,21 +194,10 @@ def _span(names: list[str]) -> str:
 
 def _dense_value(value: object, field: str) -> float:
     if value is None:
-        return math.nan  # missing; dense_transform makes it 0 as in training
+        return math.nan  # missing; the transform makes it what training made it
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field}: a dense feature must be a number or null, got {value!r}")
     number = float(value)
     if not math.isfinite(number):
         raise InvalidInput(f"{field}: dense value must be finite, got {value!r}")
     return number
-
-
-def _sparse_key(value: object, field: str) -> int:
-    if isinstance(value, float):
-        raise InvalidInput(
-            f"{field}: a sparse feature must be a string or an integer, got {value!r}"
-        )
-    try:
-        return value_key(value)
-    except ValueError as exc:
-        raise InvalidInput(f"{field}: {exc}") from exc

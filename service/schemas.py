@@ -10,8 +10,13 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-# A feature value as JSON gives it; bools are refused later with a clear message.
-FeatureValue = StrictInt | StrictFloat | StrictStr | StrictBool | None
+# A feature value as JSON gives it (an array for a multi-valued feature); bools are
+# refused later with a clear message.
+FeatureValue = (
+    StrictInt | StrictFloat | StrictStr | StrictBool | list[StrictInt | StrictStr | None] | None
+)
+# An item id: a string, or an integer standing for its decimal text (196 is "196").
+ItemId = StrictStr | StrictInt
 Features = dict[str, FeatureValue]
 
 
@@ -29,8 +34,11 @@ class RecommendRequest(ModelRequest):
         description="user- and context-side features by name; absent ones are missing",
         examples=[{"C3": "1e0a3b5f", "I1": 3, "C1": "68fd1e64"}],
     )
-    candidates: Annotated[list[StrictStr], Field(min_length=1)] | None = Field(
+    candidates: Annotated[list[ItemId], Field(min_length=1)] | None = Field(
         None, description="item ids to rank; all catalog items when absent"
+    )
+    exclude: list[ItemId] | None = Field(
+        None, description="item ids never returned (say, the items the user has seen)"
     )
     k: StrictInt = Field(10, description="how many items to return, 1..max_k")
 

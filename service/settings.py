@@ -7,12 +7,14 @@ set the same field (flags win). Nothing below reads an argparse namespace.
 from __future__ import annotations
 
 import os
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "onnx", "torchscript", "aoti", "eager"]
+# The runtimes a model can be served by: every backend but "auto" (the one list of them).
+BACKENDS: tuple[str, ...] = get_args(Backend)[1:]
 Device = Literal["auto", "cpu", "cuda"]
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from service.batcher import Batcher
 from service.errors import ModelLoadError, ModelNotFound, NotReady
-from service.metrics import Metrics
+from service.metrics import STAGES, Metrics
 from service.models import ServedModel, load_model
 from service.runtimes.base import Runtime, resolve_device
 from service.settings import Settings
@@ -82,7 +82,7 @@ async def start_service(state: ServiceState) -> None:
         m.full_equivalent_bytes.labels(model.name).set(model.full_equivalent_bytes)
         for endpoint in ("/recommend", "/score"):
             m.request_duration.labels(model.name, endpoint)
-        for stage in ("parse", "queue", "inference", "postprocess"):
+        for stage in STAGES:
             m.stage_duration.labels(model.name, stage)
         m.batch_rows.labels(model.name)
         m.batch_requests.labels(model.name)
@@ -148,7 +148,7 @@ def _warm(model: ServedModel, buckets: list[int]) -> None:
             dense, keys = model.catalog.dense[idx], model.catalog.keys[idx]
         else:
             dense = np.zeros((size, layout.num_dense), np.float32)
-            keys = np.zeros((size, layout.num_sparse), np.int64)
+            keys = np.zeros((size, layout.num_key_columns), np.int64)
         scores = model.runtime.predict(dense, keys)
         if scores.shape != (size,) or not np.isfinite(scores).all():
             raise RuntimeError(f"model {model.name}: warm-up at {size} rows gave bad scores")

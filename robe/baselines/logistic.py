@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from robe.data.rows import Rows
+from robe.keys import PAD_KEY
 from robe.metrics import auc, logloss
 from robe.train.defaults import default_batch_size
 
@@ -39,14 +40,22 @@ class LogisticConfig:
     seed: int = 0
 
 
-def hashed_features(keys: npt.NDArray[np.int64], bits: int) -> npt.NDArray[np.int64]:
-    """[n, T] keys -> [n, T] weight indices in [0, 2**bits)."""
-    tables = np.arange(keys.shape[1], dtype=np.uint64)
+def hashed_features(
+    keys: npt.NDArray[np.int64], bits: int, widths: tuple[int, ...] | None = None
+) -> npt.NDArray[np.int64]:
+    """[n, S] keys -> [n, S] weight indices in [1, 2**bits); 0 (no weight) for padding.
+
+    `widths`: key columns per feature (multi-valued bags), so every value of a bag is
+    hashed with its feature's number.
+    """
+    widths = widths or (1,) * keys.shape[1]
+    tables = np.repeat(np.arange(len(widths), dtype=np.uint64), widths)
     with np.errstate(over="ignore"):
         mixed = keys.astype(np.uint64) * _MIX_KEY + (tables + np.uint64(1)) * _MIX_TABLE
         mixed ^= mixed >> np.uint64(29)
         mixed *= _MIX_KEY
-    return (mixed >> np.uint64(64 - bits)).astype(np.int64)
+    index = np.maximum((mixed >> np.uint64(64 - bits)).astype(np.int64), 1)
+    return np.where(keys == PAD_KEY, 0, index)
 
 
 class LogisticModel(nn.Module):
@@ -54,7 +63,7 @@ class LogisticModel(nn.Module):
         super().__init__()
         self.bits = bits
         self.l2 = l2  # the penalty it was trained with
-        self.sparse = nn.EmbeddingBag(2**bits, 1, mode="sum", sparse=True)
+        self.sparse = nn.EmbeddingBag(2**bits, 1, mode="sum", sparse=True, padding_idx=0)
         nn.init.zeros_(self.sparse.weight)
         self.dense = nn.Linear(num_dense, 1)
 
@@ -72,7 +81,7 @@ class _Tensors:
     def of(cls, rows: Rows, bits: int) -> _Tensors:
         return cls(
             torch.from_numpy(np.ascontiguousarray(rows.dense)),
-            torch.from_numpy(hashed_features(rows.keys, bits)),
+            torch.from_numpy(hashed_features(rows.keys, bits, rows.widths)),
             torch.from_numpy(np.ascontiguousarray(rows.labels)),
         )
 

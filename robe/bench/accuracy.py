@@ -29,11 +29,11 @@ from robe.baselines.logistic import LogisticConfig, fit_logistic, score_logistic
 from robe.baselines.popularity import Popularity
 from robe.bench.machine import describe
 from robe.checkpoint import ModelSpec, build_model
-from robe.data.reader import read_criteo, resolve_schema
+from robe.data.reader import read_rows, resolve_schema
 from robe.data.rows import Rows
 from robe.embeddings import BYTES_PER_PARAM, EmbeddingConfig
 from robe.errors import DataError
-from robe.schema import Schema
+from robe.schema import BUILTIN_SCHEMAS, Schema
 from robe.train.batches import RowTensors
 from robe.train.cluster import Cluster
 from robe.train.config import TrainConfig
@@ -149,16 +149,27 @@ def _plain_spec(schema: Schema, sizes: tuple[int, ...] | None = None) -> ModelSp
     return ModelSpec(schema=capped, preset=spec.preset, embedding=embedding)
 
 
-def _item_column(schema: Schema) -> int | None:
-    """The column of the schema's item key, when it names one."""
-    name = getattr(schema, "item_key", None)
-    names = [f.name for f in schema.sparse]
-    return names.index(name) if isinstance(name, str) and name in names else None
+def _item_column(schema: Schema, rows: Rows) -> int | None:
+    """The key column of the item id: the schema's `item_key` when it names one, else the
+    single-valued item-side feature with the most distinct values (the id; features tied
+    to it, such as a category, have fewer). None for the built-in Criteo schemas, whose
+    sides are a convention over anonymous columns, and when no feature is item-side."""
+    if schema.name in BUILTIN_SCHEMAS:
+        return None
+    widths = rows.widths or (1,) * rows.keys.shape[1]
+    starts = np.cumsum((0, *widths))[:-1]
+    named = getattr(schema, "item_key", None)
+    candidates = [
+        (int(np.unique(rows.keys[:, starts[t]]).size), t)
+        for t, f in enumerate(schema.sparse)
+        if widths[t] == 1 and (f.name == named if named else f.side == "item")
+    ]
+    return int(starts[max(candidates)[1]]) if candidates else None
 
 
 def run(config: AccuracyConfig, progress: Progress) -> dict[str, Any]:
     schema = resolve_schema(config.data, config.schema)
-    split = chronological_split(read_criteo(config.data, schema), config)
+    split = chronological_split(read_rows(config.data, schema), config)
     cases: list[dict[str, Any]] = []
 
     def add(case: dict[str, Any]) -> None:
@@ -210,9 +221,9 @@ def run(config: AccuracyConfig, progress: Progress) -> dict[str, Any]:
         }
     )
 
-    column = _item_column(schema)
+    column = _item_column(schema, split.fit)
     if column is None:
-        skipped_popularity = "the schema names no item key"
+        skipped_popularity = "no item key: a built-in Criteo schema, or no item-side feature"
     else:
         started = time.perf_counter()
         popular = Popularity.fit(split.fit, column)

@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from robe.bench import heap, machine, timing
+from robe.bench import machine, timing
 from robe.bench.impls import (
     EmbeddingBagConcat,
     EmbeddingBagPerTable,
@@ -150,12 +150,9 @@ def run(
     config: LookupBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
     """The whole matrix; `progress` sees each case as it is measured."""
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
-    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
+    device, host = machine.start(config.device)
     result: dict[str, Any] = {
-        "machine": {**machine.describe(config.device), "heap": heap_note},
+        "machine": host,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [
             "lookups_per_s = batch * tables / median seconds of one call (round-robin repeats)",

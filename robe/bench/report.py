@@ -105,10 +105,12 @@ START_MARKER = "<!-- results:start (robe bench table --update) -->"
 END_MARKER = "<!-- results:end -->"
 
 
-def replace_between_markers(document: str, text: str) -> str:
-    """`document` with what lies between the results markers replaced by `text`."""
-    start, end = document.find(START_MARKER), document.find(END_MARKER)
+def replace_between_markers(
+    document: str, text: str, start_marker: str = START_MARKER, end_marker: str = END_MARKER
+) -> str:
+    """`document` with what lies between the two markers replaced by `text`."""
+    start, end = document.find(start_marker), document.find(end_marker)
     if start < 0 or end < start:
-        raise ValueError(f"no {START_MARKER} ... {END_MARKER} section to update")
-    head = document[: start + len(START_MARKER)]
+        raise ValueError(f"no {start_marker} ... {end_marker} section to update")
+    head = document[: start + len(start_marker)]
     return f"{head}\n{text.strip()}\n{document[end:]}"

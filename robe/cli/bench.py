@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from robe.cli import bench_service
+
+C = TypeVar("C")
 
 
 def _csv(kind: type = str) -> Any:
@@ -128,6 +131,12 @@ def _progress(case: dict[str, Any]) -> None:
     print(json.dumps(fields), file=sys.stderr, flush=True)
 
 
+def _config(cls: type[C], args: argparse.Namespace, **given: Any) -> C:
+    """A benchmark's config from the flags named like its fields (the rest: defaults)."""
+    names = {f.name for f in dataclasses.fields(cls)} - set(given)  # type: ignore[arg-type]
+    return cls(**{n: getattr(args, n) for n in names if hasattr(args, n)}, **given)
+
+
 def _write(path: Path, result: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result, indent=1) + "\n")
@@ -136,37 +145,15 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 def run_lookup(args: argparse.Namespace) -> int:
     from robe.bench.lookup import LookupBenchConfig, run
 
-    config = LookupBenchConfig(
-        shapes=args.shapes,
-        batches=args.batches,
-        ids=args.ids,
-        passes=args.passes,
-        impls=args.impls,
-        device=args.device,
-        repeats=args.repeats,
-        warmup=args.warmup,
-        burst=args.burst,
-        max_seconds_per_case=args.max_seconds_per_case,
-        compression=args.compression,
-        chunk=args.chunk,
-        plain_budget_bytes=int(args.plain_budget_gb * 2**30),
-    )
+    config = _config(LookupBenchConfig, args, plain_budget_bytes=int(args.plain_budget_gb * 2**30))
     _write(args.out, run(config, _progress))
     return 0
 
 
 def run_model(args: argparse.Namespace) -> int:
-    from robe.bench.model import ModelBenchConfig, run
+    from model_export.bench import ModelBenchConfig, run
 
-    config = ModelBenchConfig(
-        batch=args.batch,
-        compression=args.compression,
-        embeddings=args.embeddings,
-        runtimes=args.runtimes,
-        device=args.device,
-        repeats=args.repeats,
-    )
-    _write(args.out, run(config, _progress))
+    _write(args.out, run(_config(ModelBenchConfig, args), _progress))
     return 0
 
 

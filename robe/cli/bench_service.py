@@ -54,9 +54,9 @@ def register(bench_sub: Any) -> None:
 
 
 def run_service_bench(args: argparse.Namespace) -> int:
-    from service.bench import BenchConfig, run_bench
+    from loadtest.closed_loop import BenchConfig, run_bench
     from service.runtimes.base import cuda_available
-    from service.settings import split_model_arg
+    from service.settings import BACKENDS, split_model_arg
 
     entries = args.models or [m for m in DEFAULT_MODELS if Path(m.split("=", 1)[1]).exists()]
     if not entries:
@@ -73,7 +73,7 @@ def run_service_bench(args: argparse.Namespace) -> int:
         raise RobeError("--device cuda: no CUDA device here (torch and ONNX Runtime see none)")
     runtimes = [r for r in args.runtimes.split(",") if r]
     for r in runtimes:
-        if r not in ("onnx", "torchscript", "aoti", "eager"):
+        if r not in BACKENDS:
             raise RobeError(f"--runtimes: unknown runtime {r!r}")
     cfg = BenchConfig(
         models=models,

@@ -54,6 +54,27 @@ def register(sub: Any) -> None:
     inspect.add_argument("--json", action="store_true", help="print JSON instead of a table")
     inspect.set_defaults(handler=run_inspect)
 
+    schema = data_sub.add_parser(
+        "schema", help="read a CSV/TSV/Parquet file once and write a schema for it"
+    )
+    schema.add_argument("--data", type=Path, required=True, help="a .csv, .tsv or .parquet file")
+    schema.add_argument("--label", required=True, help="the label column")
+    schema.add_argument("--ignore", default="", help="columns to leave out, comma-separated")
+    schema.add_argument("--user-key", default=None, help="the user id column (user side)")
+    schema.add_argument("--item-key", default=None, help="the item id column (item side)")
+    schema.add_argument(
+        "--time", default=None, help="the time column; the file must be sorted by it"
+    )
+    schema.add_argument("--out", type=Path, required=True, help="schema JSON to write")
+    schema.set_defaults(handler=run_schema)
+
+    catalog = data_sub.add_parser("catalog", help="write items.jsonl from a data file")
+    catalog.add_argument("--data", type=Path, required=True, help="the data file or folder")
+    catalog.add_argument("--schema", required=True, help="the schema JSON file")
+    catalog.add_argument("--item-key", required=True, help="the item id column")
+    catalog.add_argument("--out", type=Path, required=True, help="items.jsonl to write")
+    catalog.set_defaults(handler=run_catalog)
+
 
 def run_synth(args: argparse.Namespace) -> int:
     from robe.data.synth import SynthConfig, synthesize
@@ -83,4 +104,30 @@ def run_inspect(args: argparse.Namespace) -> int:
     if report.skipped:
         first = report.skip_examples[0]
         print(f"robe data: skipped {report.skipped} bad rows (first: {first})", file=sys.stderr)
+    return 0
+
+
+def run_schema(args: argparse.Namespace) -> int:
+    from robe.data.infer import InferConfig, infer_schema
+
+    config = InferConfig(
+        data=args.data,
+        label=args.label,
+        ignore=tuple(c.strip() for c in args.ignore.split(",") if c.strip()),
+        user_key=args.user_key,
+        item_key=args.item_key,
+        time=args.time,
+    )
+    inferred = infer_schema(config)
+    inferred.schema.save(args.out)
+    print(inferred.format())
+    print(f"wrote {args.out}")
+    return 0
+
+
+def run_catalog(args: argparse.Namespace) -> int:
+    from robe.data.catalog_builder import build_catalog
+
+    count = build_catalog(args.data, load_schema(args.schema), args.item_key, args.out)
+    print(f"wrote {count} items to {args.out}")
     return 0

@@ -92,6 +92,7 @@ def run_loadtest(args: argparse.Namespace) -> int:
     from loadtest.server import artifact_bytes
     from loadtest.sweep import SweepConfig, measure_served, measure_url
     from loadtest.traffic import TrafficConfig
+    from service.settings import split_model_arg
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     for path in (args.schema, args.catalog):
@@ -121,8 +122,11 @@ def run_loadtest(args: argparse.Namespace) -> int:
     else:
         models = []
         for entry in args.serve:
-            name, sep, path = entry.partition("=")
-            if not sep or not name or not path:
+            try:
+                name, path = split_model_arg(entry)
+            except ValueError as exc:
+                raise RobeError(f"--serve {entry!r}: {exc}") from None
+            if not name:
                 raise RobeError(f"--serve {entry!r}: use NAME=ARTIFACT")
             if not Path(path).exists():
                 raise RobeError(f"--serve {entry!r}: {path} does not exist")

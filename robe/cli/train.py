@@ -150,13 +150,13 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     from robe.checkpoint import load_checkpoint
-    from robe.data.reader import read_criteo
+    from robe.data.reader import read_rows
     from robe.data.skips import SkipReport
     from robe.train.evaluate import evaluate
 
     model, spec = load_checkpoint(args.checkpoint)
     skipped = SkipReport()
-    rows = read_criteo(args.data, spec.schema, skip_bad_rows=args.skip_bad_rows, report=skipped)
+    rows = read_rows(args.data, spec.schema, skip_bad_rows=args.skip_bad_rows, report=skipped)
     if skipped.count:
         print(f"robe evaluate: {skipped.summary()}", file=sys.stderr)
     metrics: dict[str, Any] = dict(evaluate(model, rows))

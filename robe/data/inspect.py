@@ -16,7 +16,7 @@ import numpy.typing as npt
 from robe.data.reader import iter_parsed
 from robe.data.shards import list_shards
 from robe.data.skips import SkipReport
-from robe.keys import MISSING_KEY
+from robe.keys import MISSING_KEY, PAD_KEY
 from robe.schema import Schema
 
 
@@ -84,6 +84,22 @@ class InspectReport:
         return "\n".join(lines)
 
 
+def _add_bags(
+    keys: npt.NDArray[np.int64],
+    schema: Schema,
+    sparse_missing: npt.NDArray[np.int64],
+    distinct: list[_DistinctKeys],
+) -> None:
+    """Missing and distinct counts of features with several key columns (bags)."""
+    start = 0
+    for j, width in enumerate(schema.key_widths):
+        columns = keys[:, start : start + width]
+        sparse_missing[j] += int((columns[:, 0] == MISSING_KEY).sum())
+        values = columns[columns != PAD_KEY]
+        distinct[j].add(np.unique(values))
+        start += width
+
+
 def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> InspectReport:
     """Read all of `path` once and summarise it."""
     files = len(list_shards(path))
@@ -95,14 +111,19 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
     dense_max = np.full(schema.num_dense, -np.inf)
     sparse_missing = np.zeros(schema.num_sparse, dtype=np.int64)
     distinct = [_DistinctKeys() for _ in schema.sparse]
+    multi = any(w > 1 for w in schema.key_widths)
     for block in iter_parsed(path, schema, skip_bad_rows=skip_bad_rows, report=report):
         rows += len(block.labels)
         positives += int(block.labels.sum())
-        missing = np.isnan(block.dense_raw)
+        raw = block.dense_raw[:, : schema.num_dense]  # bucketized features' numbers follow
+        missing = np.isnan(raw)
         dense_missing += missing.sum(axis=0)
-        dense_sum += np.where(missing, 0.0, block.dense_raw).sum(axis=0)
-        dense_min = np.minimum(dense_min, np.where(missing, np.inf, block.dense_raw).min(axis=0))
-        dense_max = np.maximum(dense_max, np.where(missing, -np.inf, block.dense_raw).max(axis=0))
+        dense_sum += np.where(missing, 0.0, raw).sum(axis=0)
+        dense_min = np.minimum(dense_min, np.where(missing, np.inf, raw).min(axis=0))
+        dense_max = np.maximum(dense_max, np.where(missing, -np.inf, raw).max(axis=0))
+        if multi:
+            _add_bags(block.keys, schema, sparse_missing, distinct)
+            continue
         sparse_missing += (block.keys == MISSING_KEY).sum(axis=0)
         # One sort for all features (a row per feature) beats a np.unique per feature.
         ordered = np.sort(block.keys.T, axis=1)

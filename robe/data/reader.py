@@ -1,8 +1,10 @@
-"""Streaming reader of Criteo TSV data: files, gzip files, folders of shards.
+"""The one reader entry point: rows of a file or folder of shards, as the schema's source says.
 
-Reads a bounded number of lines at a time (never the whole file), parses each block
-with the vectorised parser in `robe.data.tsv`, and turns problems into `FILE:LINE: reason`
-errors, or into skips counted in a `SkipReport`.
+Every format streams in bounded blocks (never the whole file): headerless Criteo TSV
+through the vectorised parser in `robe.data.tsv`, CSV/TSV with named columns through
+`robe.data.delimited`, Parquet through `robe.data.parquet`. Problems become
+`FILE:LINE: reason` errors, or skips counted in a `SkipReport`; the schema's transforms
+(`robe.data.transform`) turn parsed blocks into model rows.
 """
 
 from __future__ import annotations
@@ -15,19 +17,21 @@ from pathlib import Path
 
 import numpy as np
 
-from robe.data.rows import Rows, dense_transform
+from robe.data.rows import Rows
 from robe.data.shards import list_shards, open_shard
 from robe.data.skips import SkipReport
-from robe.data.tsv import ParsedBlock, parse_block
+from robe.data.table import table_blocks
+from robe.data.transform import to_rows
+from robe.data.tsv import BadLine, ParsedBlock, parse_block
 from robe.errors import DataError
 from robe.schema import BUILTIN_SCHEMAS, Schema, load_schema
 
 __all__ = [
     "SkipReport",
-    "iter_criteo",
     "iter_parsed",
+    "iter_rows",
     "list_shards",
-    "read_criteo",
+    "read_rows",
     "resolve_schema",
 ]
 
@@ -42,17 +46,41 @@ MAX_LINE_BYTES = 1 << 20
 
 
 def resolve_schema(path: Path, schema_arg: str | None) -> Schema:
-    """The schema to read `path` with: the argument, else a schema.json beside the data."""
+    """The schema to read `path` with: the argument, else a schema.json beside the data,
+    else criteo-kaggle when the data looks like headerless Criteo Kaggle TSV."""
     if schema_arg is not None:
         return load_schema(schema_arg)
     folder = path if path.is_dir() else path.parent
     beside = folder / "schema.json"
     if beside.is_file():
         return load_schema(beside)
-    return BUILTIN_SCHEMAS[DEFAULT_SCHEMA]
+    default = BUILTIN_SCHEMAS[DEFAULT_SCHEMA]
+    fields = _first_line_fields(path)
+    if fields is not None and fields != default.num_columns:
+        raise DataError(
+            f"{path}: no --schema given and no schema.json beside the data, and the data is "
+            f"not headerless Criteo Kaggle TSV ({fields} tab-separated fields on line 1, not "
+            f"{default.num_columns}): make a schema with `robe data schema --data {path} "
+            "--label COLUMN --out schema.json` and pass --schema schema.json"
+        )
+    return default
 
 
-def iter_criteo(
+def _first_line_fields(path: Path) -> int | None:
+    """Tab-separated fields on the first line of the first shard (None: nothing to read)."""
+    try:
+        shard = list_shards(path)[0]
+    except DataError:
+        return None
+    with open_shard(shard) as stream:
+        try:
+            line = stream.readline(MAX_LINE_BYTES)
+        except (OSError, EOFError, zlib.error):
+            return None
+    return line.count(b"\t") + 1 if line.strip() else None
+
+
+def iter_rows(
     path: Path,
     schema: Schema,
     *,
@@ -64,10 +92,10 @@ def iter_criteo(
     for block in iter_parsed(
         path, schema, chunk_rows=chunk_rows, skip_bad_rows=skip_bad_rows, report=report
     ):
-        yield Rows(block.labels, dense_transform(block.dense_raw), block.keys)
+        yield to_rows(block.labels, block.dense_raw, block.keys, schema)
 
 
-def read_criteo(
+def read_rows(
     path: Path,
     schema: Schema,
     *,
@@ -81,7 +109,7 @@ def read_criteo(
     parts: list[Rows] = []
     have = 0
     chunk_rows = 65536 if limit_rows is None else min(65536, limit_rows)
-    for rows in iter_criteo(
+    for rows in iter_rows(
         path, schema, chunk_rows=chunk_rows, skip_bad_rows=skip_bad_rows, report=report
     ):
         if limit_rows is not None and have + len(rows) >= limit_rows:
@@ -102,7 +130,7 @@ def iter_parsed(
     skip_bad_rows: bool = False,
     report: SkipReport | None = None,
 ) -> Iterator[ParsedBlock]:
-    """Parsed blocks with raw dense values (NaN = missing), for readers and `inspect`."""
+    """Parsed blocks with raw numbers (NaN = missing), for readers, `inspect` and fitting."""
     if chunk_rows < 1:
         raise ValueError(f"chunk_rows must be positive, got {chunk_rows}")
     lines = min(chunk_rows, PARSE_LINES)
@@ -134,20 +162,39 @@ def _shard_blocks(
     shard: Path, schema: Schema, lines: int, skip_bad_rows: bool, report: SkipReport | None
 ) -> Iterator[ParsedBlock]:
     lines_seen = False
-    with open_shard(shard) as stream:
-        for first_line, block in _line_blocks(stream, shard, lines):
-            lines_seen = True
-            parsed, bad = parse_block(block, schema)
-            for line in bad:
-                message = f"{shard}:{first_line + line.index + 1}: {line.reason}"
-                if not skip_bad_rows:
-                    raise DataError(message)
-                if report is not None:
-                    report.add(message)
-            if len(parsed):
-                yield parsed
+    for first_line, parsed, bad in _format_blocks(shard, schema, lines):
+        lines_seen = True
+        for line in bad:
+            message = f"{shard}:{first_line + line.index + 1}: {line.reason}"
+            if not skip_bad_rows:
+                raise DataError(message)
+            if report is not None:
+                report.add(message)
+        if len(parsed):
+            yield parsed
     if not lines_seen:
         raise DataError(f"{shard}: empty file, no rows")
+
+
+def _format_blocks(
+    shard: Path, schema: Schema, lines: int
+) -> Iterator[tuple[int, ParsedBlock, list[BadLine]]]:
+    """The parser of the schema's source format: (first line, parsed rows, bad rows)."""
+    if schema.source.format == "criteo":
+        yield from _criteo_blocks(shard, schema, lines)
+    else:
+        yield from table_blocks(shard, schema, lines)
+
+
+def _criteo_blocks(
+    shard: Path, schema: Schema, lines: int
+) -> Iterator[tuple[int, ParsedBlock, list[BadLine]]]:
+    with open_shard(shard) as stream:
+        for first_line, block in _line_blocks(stream, shard, lines):
+            parsed, bad = parse_block(block, schema)
+            if first_line == 0 and bad and bad[0].index == 0:
+                _check_header(shard, schema, block[: block.find(b"\n")])
+            yield first_line, parsed, bad
 
 
 def _line_blocks(stream: io.BufferedIOBase, shard: Path, lines: int) -> Iterator[tuple[int, bytes]]:
@@ -185,3 +232,15 @@ def _read(stream: io.BufferedIOBase, shard: Path, size: int) -> bytes:
         raise DataError(f"{shard}: damaged gzip data: {exc}") from exc
     except OSError as exc:
         raise DataError(f"{shard}: cannot read: {exc.strerror or exc}") from exc
+
+
+def _check_header(shard: Path, schema: Schema, line: bytes) -> None:
+    """A bad first line whose fields are all names, not values: say it is a header."""
+    fields = line.decode("utf-8", "replace").rstrip("\r").split("\t")
+    names = [f for f in fields if f and not f.lstrip("-").replace(".", "", 1).isdigit()]
+    if len(fields) == schema.num_columns and len(names) == len(fields):
+        raise DataError(
+            f"{shard}:1: looks like a header row ({', '.join(fields[:4])} ...), but schema "
+            f"{schema.name!r} reads headerless Criteo TSV: delete that line, or describe the "
+            "file with `robe data schema` (which reads headers)"
+        )

@@ -10,7 +10,7 @@ from robe.errors import DataError
 
 # Data shards in a folder; the generator's side files (schema.json, items.jsonl,
 # stats.json) and anything else are not rows.
-DATA_SUFFIXES = (".tsv", ".txt", ".tsv.gz", ".txt.gz", ".gz")
+DATA_SUFFIXES = (".tsv", ".txt", ".csv", ".parquet", ".gz")
 _GZIP_MAGIC = b"\x1f\x8b"
 
 

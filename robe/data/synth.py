@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from robe.catalog import CATALOG, CatalogItem, write_items
 from robe.data.synth_params import STREAM_ROWS
 from robe.data.synth_random import salt, token32
 from robe.data.synth_world import Chunk, World
@@ -238,11 +239,14 @@ def _write_items(config: SynthConfig, world: World) -> None:
     sparse_names = [schema.sparse[j].name for j in world.item_sparse]
     dense_values = items.dense.tolist()
     sparse_present = (items.sparse >= 0).tolist()
-    with (config.out / "items.jsonl").open("w") as f:
+
+    def catalog() -> Iterator[CatalogItem]:
         for i in range(len(items)):
             features: dict[str, int | str | None] = {}
             for name, value in zip(dense_names, dense_values[i], strict=True):
                 features[name] = value if value >= 0 else None
             for name, text, ok in zip(sparse_names, hex_text[i], sparse_present[i], strict=True):
                 features[name] = text if ok else None
-            f.write(json.dumps({"item_id": f"item-{i:06d}", "features": features}) + "\n")
+            yield CatalogItem(f"item-{i:06d}", features)
+
+    write_items(config.out / CATALOG, catalog())

@@ -53,12 +53,6 @@ def hashed_gaussian(key: int, ranks: I64) -> F64:
     return np.sqrt(-2.0 * np.log(u1)) * np.cos(_TWO_PI * u2)
 
 
-def hashed_uniform(key: int, ranks: I64) -> F64:
-    """A uniform in [0, 1) per rank, fixed by `key`."""
-    h = mix64(ranks.astype(np.uint64) ^ np.uint64(key))
-    return (h >> np.uint64(11)).astype(np.float64) / 2.0**53
-
-
 def token32(key: int, ranks: I64) -> npt.NDArray[np.uint32]:
     """Ranks in [0, 2**32) to 32-bit tokens by a bijection (xor, then murmur3's fmix32).
 

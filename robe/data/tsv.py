@@ -10,7 +10,6 @@ pairs, so the caller decides to raise or to skip.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import re
 from collections.abc import Sequence
@@ -20,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from robe.data.tsv_fields import decode_integers, decode_tokens
-from robe.keys import MISSING_KEY
+from robe.keys import MISSING_KEY, text_key
 from robe.schema import Schema
 
 _TAB, _LF, _ZERO, _ONE = 9, 10, ord("0"), ord("1")
@@ -34,11 +33,12 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class ParsedBlock:
-    """The good lines of a block: raw dense values (NaN = missing) and keys."""
+    """The good lines of a block: raw numbers (NaN = missing) and keys."""
 
     labels: npt.NDArray[np.float32]  # [n]
-    dense_raw: npt.NDArray[np.float64]  # [n, F], NaN where missing
-    keys: I64  # [n, T]
+    # [n, F + B]: dense features, then bucketized sparse features (robe.data.transform)
+    dense_raw: npt.NDArray[np.float64]
+    keys: I64  # [n, S], S = sum of the schema's key widths
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
@@ -95,10 +95,12 @@ def parse_block(block: bytes, schema: Schema) -> tuple[ParsedBlock, list[BadLine
 
     sparse = slice(1 + schema.num_dense, schema.num_columns)
     keys, keys_ok = decode_tokens(buf, starts[:, sparse], lengths[:, sparse])
+    keys_ok &= np.array([f.hex for f in schema.sparse], dtype=bool)
     keys[lengths[:, sparse] == 0] = MISSING_KEY
     for row, col in zip(*np.nonzero(~keys_ok & (lengths[:, sparse] > 0)), strict=True):
         start, end = starts[row, sparse][col], ends[row, sparse][col]
-        keys[row, col] = _bytes_key(buf[start:end].tobytes())
+        text = buf[start:end].tobytes().decode("utf-8", errors="surrogateescape")
+        keys[row, col] = text_key(text, hex_tokens=schema.sparse[col].hex)
 
     if not bad:
         return ParsedBlock(labels, dense_raw, keys), []
@@ -145,12 +147,6 @@ def _slow_number(text: str) -> float | None:
         return None
     value = float(text)
     return value if math.isfinite(value) else None
-
-
-def _bytes_key(raw: bytes) -> int:
-    """robe.keys.string_key of the text these bytes encode; invalid UTF-8 hashes as is."""
-    digest = hashlib.blake2b(raw, digest_size=8).digest()
-    return int.from_bytes(digest, "little", signed=True)
 
 
 def _text(buf: U8, start: np.int64, end: np.int64) -> str:

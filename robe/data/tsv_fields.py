@@ -11,8 +11,6 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from robe.keys import _NIBBLE
-
 U64 = npt.NDArray[np.uint64]
 I64 = npt.NDArray[np.int64]
 Bools = npt.NDArray[np.bool_]
@@ -23,6 +21,14 @@ _BIT4 = np.uint64(0x1010101010101010)
 # KEEP_TOP[n]: the top n bytes of a word, where the last n characters before the end sit.
 _KEEP_TOP = np.array([0] + [(2**64 - 1) ^ (2 ** (8 * (8 - n)) - 1) for n in range(1, 9)], np.uint64)
 _MINUS = ord("-")
+
+# Byte -> nibble table for the hex decoder; 255 marks a non-hex byte.
+_NIBBLE = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _NIBBLE[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _NIBBLE[_c] = 10 + _i
+_NIBBLE.setflags(write=False)
 
 
 def words_ending_at(buf: npt.NDArray[np.uint8], ends: I64) -> U64:

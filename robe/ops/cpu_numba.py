@@ -1,14 +1,14 @@
 """Fused ROBE-Z lookup kernels for CPU, compiled by numba (LLVM ships inside llvmlite's
 wheel, so no system compiler is needed where this runs).
 
-Forward, general bags, per block of 64 bags: hash each (value, chunk) once into a small
+Forward, general bags, per group of 64 bags: hash each (value, chunk) once into a small
 scratch of slot starts, prefetching the cache lines each start names, then sum the bags
 by reading `Z` contiguous array elements per start. When every bag holds one value
 (Criteo's layout, and every request the service builds) a fast path hashes a run of
 values in one vectorised loop and copies their chunks, prefetching ahead
-(_forward_singles, _forward_singles_wide). Nothing larger than a block's or a run's
+(_forward_singles, _forward_singles_wide). Nothing larger than a group's or a run's
 starts is materialised (see robe.ops.prefetch for why the split pays). Chunks whose Z
-is a multiple of 16 are copied as 16-element vectors (robe.ops.blocks).
+is a multiple of 16 are copied as 16-element vectors (robe.ops.vectors).
 
 Backward is the same walk adding into the gradient; threads split the bags, each adding
 into a gradient of its own, summed at the end (for arrays small enough that the copies
@@ -31,13 +31,13 @@ import torch
 
 from robe.hashing import PRIME
 from robe.ops import threads
-from robe.ops.blocks import BLOCK, add_block, copy_block
 from robe.ops.prefetch import prefetch
+from robe.ops.vectors import VECTOR, add_vector, copy_vector
 
 _LIMB0 = (1 << 21) - 1
 _LIMB2 = (1 << 22) - 1
 SUPPORTED_DTYPES = (torch.float32, torch.float64)
-_BLOCK_BAGS = 64  # bags hashed (and prefetched) ahead of their sums: a few KB of scratch
+_BAG_GROUP = 64  # bags hashed (and prefetched) ahead of their sums: a few KB of scratch
 PRIVATE_GRADIENT_MAX = 1 << 22  # array elements up to which backward threads add privately
 _SINGLES_RUN = 512  # values hashed per run of _forward_singles
 _SINGLES_AHEAD = 12  # how many values ahead its copies prefetch
@@ -128,10 +128,10 @@ def _layout(offsets: Any, num_values: int) -> int:
 @numba.njit(inline="always", cache=True)
 def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
     """out[row, col:col+chunk] = weight[s:s+chunk], in vectors when chunk is a multiple
-    of BLOCK."""
-    if chunk % BLOCK == 0:
-        for k in range(0, chunk, BLOCK):
-            copy_block(out, (row, col + k), weight, s + k)
+    of VECTOR."""
+    if chunk % VECTOR == 0:
+        for k in range(0, chunk, VECTOR):
+            copy_vector(out, (row, col + k), weight, s + k)
     else:
         for z in range(chunk):
             out[row, col + z] = weight[s + z]
@@ -140,9 +140,9 @@ def _copy_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -
 @numba.njit(inline="always", cache=True)
 def _add_chunk(out: Any, row: int, col: int, weight: Any, s: int, chunk: int) -> None:
     """out[row, col:col+chunk] += weight[s:s+chunk], as _copy_chunk."""
-    if chunk % BLOCK == 0:
-        for k in range(0, chunk, BLOCK):
-            add_block(out, (row, col + k), weight, s + k)
+    if chunk % VECTOR == 0:
+        for k in range(0, chunk, VECTOR):
+            add_vector(out, (row, col + k), weight, s + k)
     else:
         for z in range(chunk):
             out[row, col + z] += weight[s + z]
@@ -172,14 +172,14 @@ def _forward(
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
     nc = coeffs.shape[0]
-    starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
+    starts = np.empty(4 * _BAG_GROUP * nc, np.int64)
     table = bag_lo % num_tables  # then counted, not divided, bag by bag
-    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
-        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+    for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
+        b1 = min(b0 + _BAG_GROUP, bag_hi)
         v_base = offsets[b0]
         if (offsets[b1] - v_base) * nc > starts.shape[0]:
             starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
-        # Hash the block, prefetching both cache lines a chunk may span...
+        # Hash the group, prefetching both cache lines a chunk may span...
         table = _hash_bags(
             values, offsets, b0, b1, table, num_tables, coeffs, slots, inv, starts, weight, chunk
         )
@@ -207,18 +207,18 @@ def _forward_one_chunk(
     coeffs: Any,
     out: Any,
 ) -> None:
-    """_forward for dim == Z (Kaggle's 16 with the default Z): the block's hashes in one
+    """_forward for dim == Z (Kaggle's 16 with the default Z): the group's hashes in one
     vectorised loop, then its prefetches, then its sums. 1.3x less CPU time than
     _forward at dim 16; with more chunks per value it measured slower, so _forward
     keeps those."""
     slots = weight.shape[0] - chunk + 1
     inv = 1.0 / slots
     table_terms = _table_terms(coeffs, num_tables, num_tables)[0]
-    terms = np.empty(4 * _BLOCK_BAGS, np.int64)
-    starts = np.empty(4 * _BLOCK_BAGS, np.int64)
+    terms = np.empty(4 * _BAG_GROUP, np.int64)
+    starts = np.empty(4 * _BAG_GROUP, np.int64)
     table = bag_lo % num_tables
-    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
-        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+    for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
+        b1 = min(b0 + _BAG_GROUP, bag_hi)
         v_base = offsets[b0]
         n = offsets[b1] - v_base
         if n > terms.shape[0]:
@@ -321,7 +321,7 @@ def _forward_singles_wide(
 ) -> None:
     """_forward_singles for several chunks per value (dim > Z, the terabyte shape's 8):
     a run of values is hashed, every chunk, then copied with prefetches a fixed number
-    of cache lines ahead. Pipelining whole blocks of 64 values (the design before) put
+    of cache lines ahead. Pipelining whole groups of 64 values (the design before) put
     thousands of lines in flight at 16 per value, more than the CPU keeps track of:
     measured 1.4x slower on the 96 MB terabyte-shape array."""
     slots = weight.shape[0] - chunk + 1
@@ -362,10 +362,10 @@ def _backward(
     slots = out.shape[0] - chunk + 1
     inv = 1.0 / slots
     nc = coeffs.shape[0]
-    starts = np.empty(4 * _BLOCK_BAGS * nc, np.int64)
+    starts = np.empty(4 * _BAG_GROUP * nc, np.int64)
     table = bag_lo % num_tables
-    for b0 in range(bag_lo, bag_hi, _BLOCK_BAGS):
-        b1 = min(b0 + _BLOCK_BAGS, bag_hi)
+    for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
+        b1 = min(b0 + _BAG_GROUP, bag_hi)
         v_base = offsets[b0]
         if (offsets[b1] - v_base) * nc > starts.shape[0]:
             starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
@@ -377,9 +377,9 @@ def _backward(
                 for c in range(nc):
                     s = starts[(v - v_base) * nc + c]
                     col = c * chunk
-                    if chunk % BLOCK == 0:
-                        for k in range(0, chunk, BLOCK):
-                            add_block(out, s + k, grad, (bag, col + k))
+                    if chunk % VECTOR == 0:
+                        for k in range(0, chunk, VECTOR):
+                            add_vector(out, s + k, grad, (bag, col + k))
                     else:
                         for k in range(chunk):
                             out[s + k] += grad[bag, col + k]

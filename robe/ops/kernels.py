@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from types import ModuleType
+from typing import Any
 
 import torch
 
@@ -59,30 +60,13 @@ def fast_module(device: torch.device, dtype: torch.dtype) -> ModuleType | None:
     return module
 
 
-def forward(
-    weight: torch.Tensor,
-    values: torch.Tensor,
-    offsets: torch.Tensor,
-    num_tables: int,
-    dim: int,
-    chunk: int,
-    coeffs: list[int],
-) -> torch.Tensor:
+def forward(weight: torch.Tensor, *args: Any) -> torch.Tensor:
+    """`reference.lookup(weight, *args)`, on the fastest implementation for `weight`."""
     module = fast_module(weight.device, weight.dtype)
-    impl = reference.lookup if module is None else module.lookup
-    return impl(weight, values, offsets, num_tables, dim, chunk, coeffs)
+    return (reference if module is None else module).lookup(weight, *args)
 
 
-def backward(
-    grad: torch.Tensor,
-    values: torch.Tensor,
-    offsets: torch.Tensor,
-    array_size: int,
-    num_tables: int,
-    dim: int,
-    chunk: int,
-    coeffs: list[int],
-) -> torch.Tensor:
+def backward(grad: torch.Tensor, *args: Any) -> torch.Tensor:
+    """`reference.lookup_backward(grad, *args)`, on the fastest implementation for `grad`."""
     module = fast_module(grad.device, grad.dtype)
-    impl = reference.lookup_backward if module is None else module.lookup_backward
-    return impl(grad, values, offsets, array_size, num_tables, dim, chunk, coeffs)
+    return (reference if module is None else module).lookup_backward(grad, *args)

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from robe.data.rows import Rows
+from robe.data.rows import Rows, bags
 
 
 @dataclass(frozen=True)
 class Batch:
     dense: torch.Tensor  # [B, F] float32
-    values: torch.Tensor  # [B*T] int64
+    values: torch.Tensor  # [N] int64 (B*T when every bag holds one value)
     offsets: torch.Tensor  # [B*T+1] int64
     labels: torch.Tensor  # [B] float32
 
@@ -26,16 +26,23 @@ class RowTensors:
         self.dense = torch.from_numpy(np.ascontiguousarray(rows.dense))
         self.keys = torch.from_numpy(np.ascontiguousarray(rows.keys))
         self.labels = torch.from_numpy(np.ascontiguousarray(rows.labels))
-        self.num_tables = int(self.keys.shape[1])
+        self.widths = rows.widths
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
 
     def batch(self, index: torch.Tensor | slice) -> Batch:
         keys = self.keys[index]
-        n = int(keys.shape[0])
-        offsets = torch.arange(n * self.num_tables + 1, dtype=torch.int64)
-        return Batch(self.dense[index], keys.reshape(-1), offsets, self.labels[index])
+        if self.widths is None or all(w == 1 for w in self.widths):
+            offsets = torch.arange(keys.numel() + 1, dtype=torch.int64)
+            return Batch(self.dense[index], keys.reshape(-1), offsets, self.labels[index])
+        values, bag_offsets = bags(keys.numpy(), self.widths)
+        return Batch(
+            self.dense[index],
+            torch.from_numpy(values),
+            torch.from_numpy(bag_offsets),
+            self.labels[index],
+        )
 
     def shuffled(self, batch_size: int, generator: torch.Generator) -> Iterator[Batch]:
         order = torch.randperm(len(self), generator=generator)

@@ -8,18 +8,27 @@ all of its parameters with every other.
 
 from __future__ import annotations
 
-import numpy as np
-import numpy.typing as npt
+import itertools
 
+import numpy as np
+
+from robe.data.rows import Rows
 from robe.embeddings import EmbeddingConfig
+from robe.keys import PAD_KEY
 
 MIN_ROWS_PER_FEATURE = 4  # array elements / (dim * features) below this: warn
 MAX_DECLARED_OVER_OBSERVED = 10.0  # declared / observed distinct values above this: warn
 
 
-def observed_cardinalities(keys: npt.NDArray[np.int64]) -> tuple[int, ...]:
-    """Distinct keys per sparse feature in `keys` [n, T]."""
-    return tuple(int(np.unique(keys[:, t]).size) for t in range(keys.shape[1]))
+def observed_cardinalities(rows: Rows) -> tuple[int, ...]:
+    """Distinct keys per sparse feature (the padding of multi-valued bags not counted)."""
+    widths = rows.widths or (1,) * rows.keys.shape[1]
+    starts = np.cumsum((0, *widths))
+    counts = []
+    for start, stop in itertools.pairwise(starts.tolist()):
+        values = np.unique(rows.keys[:, start:stop])
+        counts.append(int(np.count_nonzero(values != PAD_KEY)))
+    return tuple(counts)
 
 
 def capacity_warnings(config: EmbeddingConfig, observed: tuple[int, ...]) -> list[str]:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from robe.checkpoint import ModelSpec, build_model, save_checkpoint
-from robe.data.reader import read_criteo, resolve_schema
+from robe.data.fit import fit_schema, held_rows
+from robe.data.reader import read_rows, resolve_schema
 from robe.data.rows import Rows
 from robe.data.shards import list_shards
 from robe.data.skips import SkipReport
@@ -45,12 +46,13 @@ def with_dim(preset: Preset, dim: int) -> Preset:
     """The preset's layer widths with the dense arch ending at `dim` (the embedding width)."""
     if dim == preset.dim:
         return preset
-    return replace(preset, dim=dim, bottom=(*preset.bottom[:-1], dim))
+    return replace(preset, name=f"{preset.name}-d{dim}", dim=dim, bottom=(*preset.bottom[:-1], dim))
 
 
 def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
     base = get_preset(config.preset or PRESET_FOR_SCHEMA.get(schema.name, "small"))
-    preset = with_dim(base, config.dim or schema.dim)
+    # --dim decides; else the schema's dim, unless a preset was named (it carries its own).
+    preset = with_dim(base, config.dim or (base.dim if config.preset else schema.dim))
     sizes = schema.table_sizes
     if config.embedding == "full":
         embedding = EmbeddingConfig("full", preset.dim, sizes)
@@ -72,16 +74,14 @@ def model_spec(config: TrainConfig, schema: Schema) -> ModelSpec:
 def split(rows: Rows, config: TrainConfig) -> tuple[Rows, Rows]:
     """Hold out the chronologically last rows for validation."""
     n = len(rows)
-    held = config.val_rows if config.val_rows is not None else round(n * config.val_fraction)
+    held = held_rows(n, config.val_rows, config.val_fraction)
     if not 0 < held < n:
         raise DataError(f"{config.data}: {n} rows cannot give {held} validation rows")
     return rows.take(slice(0, n - held)), rows.take(slice(n - held, n))
 
 
 def _read(paths: list[Path], schema: Schema, config: TrainConfig, report: SkipReport) -> Rows:
-    parts = [
-        read_criteo(p, schema, skip_bad_rows=config.skip_bad_rows, report=report) for p in paths
-    ]
+    parts = [read_rows(p, schema, skip_bad_rows=config.skip_bad_rows, report=report) for p in paths]
     return parts[0] if len(parts) == 1 else Rows.concat(parts)
 
 
@@ -148,6 +148,14 @@ def train(config: TrainConfig, warn: Warn = _stderr) -> dict[str, Any]:
 
 def _train(config: TrainConfig, cluster: Cluster, warn: Warn) -> dict[str, Any]:
     schema = resolve_schema(config.data, config.schema)
+    # Transform statistics (standardize, bucketize) from the training split only.
+    schema = fit_schema(
+        config.data,
+        schema,
+        held=0 if config.val_data is not None else config.val_rows,
+        val_fraction=config.val_fraction,
+        skip_bad_rows=config.skip_bad_rows,
+    )
     spec = model_spec(config, schema)
     check_fits(
         spec.embedding, keep_best=config.epochs > 1
@@ -156,7 +164,7 @@ def _train(config: TrainConfig, cluster: Cluster, warn: Warn) -> dict[str, Any]:
     skipped = SkipReport()
     train_rows, val_rows, partition = load_rows(config, schema, cluster, skipped)
     if cluster.is_leader:
-        for message in capacity_warnings(spec.embedding, observed_cardinalities(train_rows.keys)):
+        for message in capacity_warnings(spec.embedding, observed_cardinalities(train_rows)):
             warn(message)
     train_set, val_set = RowTensors(train_rows), RowTensors(val_rows)
 

@@ -13,7 +13,6 @@ from service.rows import Dense, Keys
 log = logging.getLogger("robe.service")
 
 Scores = npt.NDArray[np.float32]
-BACKENDS = ("onnx", "torchscript", "aoti", "eager")
 
 
 class Runtime(ABC):
@@ -23,10 +22,12 @@ class Runtime(ABC):
     device: str
     # Pad batches up to the warmed batch-size buckets (static-shape compiled code).
     pad_to_buckets: bool = False
+    # Key columns per sparse feature (the schema's max_values); None: one value each.
+    key_widths: tuple[int, ...] | None = None
 
     @abstractmethod
     def predict(self, dense: Dense, keys: Keys) -> Scores:
-        """dense [n, F] float32 and keys [n, T] int64 -> click probabilities [n] float32."""
+        """dense [n, F] float32 and keys [n, S] int64 -> click probabilities [n] float32."""
 
     def init_thread(self) -> None:  # noqa: B027  (optional hook)
         """Called once in the inference thread before its first batch.

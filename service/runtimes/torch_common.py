@@ -29,7 +29,7 @@ class TorchRuntime(Runtime):
     def _run(self, forward: Callable[..., Any], dense: Dense, keys: Keys) -> Scores:
         """forward(dense, values, offsets) on this device -> scores as float32 numpy."""
         torch = self._torch
-        inputs = model_inputs(dense, keys)
+        inputs = model_inputs(dense, keys, self.key_widths)
         with torch.inference_mode():
             out = forward(*(torch.from_numpy(a).to(self.device) for a in inputs))
         return np.asarray(out.float().cpu().numpy(), dtype=np.float32).reshape(-1)

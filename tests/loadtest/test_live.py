@@ -127,3 +127,22 @@ def test_a_server_that_cannot_start_is_one_clear_error(tmp_path: Path):
     with pytest.raises(RobeError, match="exited with status 2 before it was ready"):
         Server(ServerConfig("bad", tmp_path / "bad", log=tmp_path / "bad.log")).start()
     assert (tmp_path / "bad.log").read_text()
+
+
+def test_closed_loop_against_the_server(server: Server):
+    from loadtest.ceilings import payloads
+    from loadtest.closed_loop import closed_loop
+    from service.models import load_model
+
+    model = load_model("tiny", str(server.config.artifact), "auto", "cpu", 1)
+    bodies = payloads(model, candidates=5, n=8)
+    before = scrape.request_counts(scrape.fetch(server.url), "tiny").get("/recommend", {})
+    r = asyncio.run(closed_loop(server.url, "/recommend", bodies, 4, 1.0, 0.2, "tiny"))
+    after = scrape.request_counts(scrape.fetch(server.url), "tiny")["/recommend"]
+    assert r["errors"] == 0 and r["requests"] > 0
+    # the warm-up's requests reach the server too, but are not counted
+    assert 0 < r["requests"] <= after.get("200", 0) - before.get("200", 0)
+    assert 0 < r["p50_ms"] <= r["p95_ms"] <= r["p99_ms"]
+    # every batch holds at least one whole request of 5 rows, at most max_batch_rows
+    assert 5 <= r["mean_batch_rows"] <= 256
+    assert r["rps"] == pytest.approx(r["requests"] / 1.0, rel=0.5)

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 import pytest
 
-from model_export import artifact, onnx_export, runners
+from model_export import artifact, loaders, onnx_export
 from model_export.artifact import ExportRequest, content_version, export_artifact
 from model_export.errors import ArtifactError, VerifyError
 from model_export.manifest import FORMATS, load_manifest
@@ -122,13 +122,13 @@ def test_out_is_not_overwritten_without_force(tmp_path: Path) -> None:
 def test_verify_mismatch_is_recorded_and_raised(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = runners.load_onnx
+    real = loaders.load_onnx
 
-    def off_by_a_little(path: Path, **kwargs: object) -> runners.Scorer:
+    def off_by_a_little(path: Path, **kwargs: object) -> loaders.Scorer:
         scorer = real(path)
         return lambda d, v, o: scorer(d, v, o) + np.float32(1e-4)
 
-    monkeypatch.setattr(runners, "load_onnx", off_by_a_little)
+    monkeypatch.setattr(loaders, "load_onnx", off_by_a_little)
     request = ExportRequest(make_run(tmp_path), tmp_path / "art", ("onnx",), VerifySettings())
     with pytest.raises(VerifyError, match="verification failed for onnx"):
         export_artifact(request)

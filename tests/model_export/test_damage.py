@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model_export import runners
+from model_export import loaders
 from model_export.errors import (
     ArtifactError,
     ChecksumError,
@@ -36,10 +36,10 @@ def _garble(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-LOADERS: dict[str, Callable[[Path], runners.Scorer]] = {
-    "model.onnx": runners.load_onnx,
-    "model.torchscript.pt": runners.load_torchscript,
-    "model.pt2": runners.load_aoti,
+LOADERS: dict[str, Callable[[Path], loaders.Scorer]] = {
+    "model.onnx": loaders.load_onnx,
+    "model.torchscript.pt": loaders.load_torchscript,
+    "model.pt2": loaders.load_aoti,
 }
 
 
@@ -72,7 +72,7 @@ def test_missing_file(artifact: Path) -> None:
     with pytest.raises(ArtifactError, match=r"missing file model\.pt2"):
         load_manifest(artifact)
     with pytest.raises(ArtifactError, match="no such model file"):
-        runners.load_aoti(artifact / "model.pt2")
+        loaders.load_aoti(artifact / "model.pt2")
 
 
 def test_missing_format(artifact: Path) -> None:
@@ -81,7 +81,7 @@ def test_missing_format(artifact: Path) -> None:
     (artifact / MANIFEST).write_text(json.dumps(raw))
     manifest = load_manifest(artifact)
     with pytest.raises(MissingFormatError, match="no 'aoti' format"):
-        runners.load_format(manifest, "aoti")
+        loaders.load_format(manifest, "aoti")
 
 
 def test_schema_that_does_not_match_the_model(artifact: Path) -> None:
@@ -98,4 +98,4 @@ def test_aoti_for_another_platform_or_torch(artifact: Path) -> None:
     (artifact / MANIFEST).write_text(json.dumps(raw))
     manifest = load_manifest(artifact)
     with pytest.raises(IncompatibleArtifactError, match=r"with torch 2\.99\.0, but this runtime"):
-        runners.load_format(manifest, "aoti")
+        loaders.load_format(manifest, "aoti")

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model_export.serving import eager_scores
+from model_export.exportable import eager_scores
 from model_export.verify import verify_batch
 from robe.checkpoint import load_checkpoint
 
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 {prelude}
 from model_export.manifest import load_manifest
-from model_export.runners import load_format
+from model_export.loaders import load_format
 artifact, rows, fmt = Path(sys.argv[1]), np.load(sys.argv[2]), sys.argv[3]
 scores = load_format(load_manifest(artifact), fmt)(rows["dense"], rows["values"], rows["offsets"])
 np.save(sys.argv[4], scores)
@@ -94,7 +94,7 @@ def test_torchscript_without_the_op_names_the_package(trained_artifact: Path) ->
         "import sys\n"
         "from pathlib import Path\n"
         "from model_export.errors import ArtifactError\n"
-        "from model_export.runners import load_torchscript\n"
+        "from model_export.loaders import load_torchscript\n"
         "try:\n"
         "    load_torchscript(Path(sys.argv[1]), import_ops=False)\n"
         "except ArtifactError as exc:\n"

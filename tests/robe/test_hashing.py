@@ -92,7 +92,8 @@ def test_limbs_are_a_bijection_of_the_bit_pattern(x):
 def test_determinism_across_processes():
     code = (
         "import json, numpy as np; from robe.hashing import *; from robe.keys import value_key;"
-        "k = np.array([value_key(v) for v in [0, -1, 2**63-1, -2**63, '68fd1e64', 'abc', '']]);"
+        "k = np.array([value_key(v, hex_tokens=True)"
+        " for v in [0, -1, 2**63-1, -2**63+1, '68fd1e64', 'abc', '']]);"
         "L = RobeLayout(540201, 16, 4); p = HashParams.from_seed(4);"
         "print(json.dumps(slots_numpy(k, np.arange(7), L, p).tolist()))"
     )
@@ -104,7 +105,12 @@ def test_determinism_across_processes():
     assert first == json.loads(runs[1].stdout)
     from robe.keys import value_key
 
-    keys = np.array([value_key(v) for v in [0, -1, 2**63 - 1, -(2**63), "68fd1e64", "abc", ""]])
+    keys = np.array(
+        [
+            value_key(v, hex_tokens=True)
+            for v in [0, -1, 2**63 - 1, -(2**63) + 1, "68fd1e64", "abc", ""]
+        ]
+    )
     here = slots_numpy(keys, np.arange(7), RobeLayout(540201, 16, 4), HashParams.from_seed(4))
     assert first == here.tolist()
 

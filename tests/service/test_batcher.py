@@ -46,17 +46,18 @@ def run(model: ServedModel, body: Callable[[Batcher], Awaitable[None]], **kwargs
 
 def test_nothing_completes_before_the_batch_closes(model: ServedModel) -> None:
     async def body(b: Batcher) -> None:
-        futures = [b.submit(*rows(model, 2, i), timeout_s=5) for i in range(3)]
-        await asyncio.sleep(0.05)
+        futures = [b.submit(*rows(model, 2, i), timeout_s=60) for i in range(3)]
+        await asyncio.sleep(0.05)  # lets the worker run: it must not, the wait is an hour
         assert not any(f.done() for f in futures), "a batch ran before max rows or max wait"
-        futures.append(b.submit(*rows(model, 4, 10), timeout_s=5))  # 10 rows: closes now
-        results = await asyncio.wait_for(asyncio.gather(*futures), 1.0)
+        futures.append(b.submit(*rows(model, 4, 10), timeout_s=60))  # 10 rows: closes now
+        results = await asyncio.wait_for(asyncio.gather(*futures), 60)  # a hang, not a speed
         assert [r.shape[0] for r in results] == [2, 2, 2, 4]
         # results are matched to requests by count: the same rows alone give the same scores
         alone = model.runtime.predict(*rows(model, 4, 10))
         np.testing.assert_allclose(results[3], alone, rtol=1e-5, atol=1e-6)
 
-    assert run(model, body).batches == 1
+    # max wait an hour: the batch can close only on its row count, however slow the machine
+    assert run(model, body, max_wait_s=3600.0).batches == 1
 
 
 def test_batch_closes_at_max_wait(model: ServedModel) -> None:

@@ -1,26 +1,46 @@
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from robe.bench import timing
 from robe.bench.timing import round_robin
 
 
-def test_every_call_is_timed_and_slow_ones_get_fewer_repeats() -> None:
+class FakeClock:
+    """Stands in for `time` in robe.bench.timing: only the calls move it."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+    def process_time(self) -> float:
+        return self.now
+
+
+def test_every_call_is_timed_and_slow_ones_get_fewer_repeats(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    clock = FakeClock()
+    monkeypatch.setattr(timing, "time", clock)
     counts = {"fast": 0, "slow": 0}
 
     def fast() -> None:
         counts["fast"] += 1
+        clock.now += 0.001
 
     def slow() -> None:
         counts["slow"] += 1
-        time.sleep(0.02)
+        clock.now += 0.02
 
     timings = round_robin({"fast": fast, "slow": slow}, repeats=20, warmup=1, max_seconds=0.05)
     assert timings["fast"].repeats == 20 and counts["fast"] == 21
-    assert timings["slow"].repeats == 3  # capped by the time budget, never below 3
-    assert timings["slow"].median_s >= 0.02 > timings["fast"].median_s
+    # 0.05 s of budget holds two calls of 0.02 s; never fewer than 3 repeats
+    assert timings["slow"].repeats == 3 and counts["slow"] == 4
+    assert timings["slow"].median_s == pytest.approx(0.02)
+    assert timings["fast"].median_s == pytest.approx(0.001)
+    assert timings["fast"].median_cpu_s == pytest.approx(0.001)
 
 
 def test_bad_repeats_are_refused() -> None:

@@ -43,7 +43,7 @@ def reference_rows(path: Path, num_dense: int = 13) -> Rows:
         for fields in csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE):
             labels.append(float(fields[0]))
             dense.append([float(v) if v else np.nan for v in fields[1 : 1 + num_dense]])
-            keys.append([value_key(v) for v in fields[1 + num_dense :]])
+            keys.append([value_key(v, hex_tokens=True) for v in fields[1 + num_dense :]])
     return Rows(
         np.array(labels, dtype=np.float32),
         dense_transform(np.array(dense, dtype=np.float64).reshape(len(labels), num_dense)),

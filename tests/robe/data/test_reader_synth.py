@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from robe.data.inspect import inspect_data
-from robe.data.reader import read_criteo, resolve_schema
+from robe.data.reader import read_rows, resolve_schema
 from robe.data.rows import Rows
 from robe.data.synth import SynthConfig, synthesize
 from robe.schema import BUILTIN_SCHEMAS, DenseFeature, Schema, SparseFeature
@@ -34,7 +34,7 @@ def test_reads_synthetic_shards(tmp_path: Path, schema: Schema, compress: bool) 
     stats = synthesize(config)
     resolved = resolve_schema(out, None)
     assert resolved == schema
-    rows = read_criteo(out, resolved)
+    rows = read_rows(out, resolved)
     assert len(rows) == stats["rows"]
     assert int(rows.labels.sum()) == stats["positives"]
     report = inspect_data(out, resolved)

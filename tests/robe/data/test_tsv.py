@@ -26,7 +26,7 @@ def test_tokens_follow_the_keys_rules() -> None:
     sparse = tokens + ["00000000"] * (26 - len(tokens))
     _, _, keys, bad = parse(line("1", sparse=sparse))
     assert bad == []
-    assert keys[0].tolist() == [value_key(t) for t in sparse]
+    assert keys[0].tolist() == [value_key(t, hex_tokens=True) for t in sparse]
     assert keys[0, 2] == MISSING_KEY
     assert keys[0, 7] == 0xFFFFFFFF
 
@@ -38,7 +38,7 @@ def test_invalid_utf8_token_hashes_its_bytes() -> None:
     assert bad == []
     digest = hashlib.blake2b(raw, digest_size=8).digest()
     assert parsed.keys[0, 0] == int.from_bytes(digest, "little", signed=True)
-    assert parsed.keys[0, 1] == value_key("x")
+    assert parsed.keys[0, 1] == value_key("x", hex_tokens=True)
 
 
 def test_dense_values() -> None:
@@ -83,7 +83,7 @@ def test_crlf_lines() -> None:
     parsed, bad = parse_block(block, KAGGLE)
     assert bad == []
     assert parsed.labels.tolist() == [1.0, 0.0]
-    assert parsed.keys[0, 25] == value_key(f"{25:08x}")
+    assert parsed.keys[0, 25] == value_key(f"{25:08x}", hex_tokens=True)
 
 
 def test_needs_whole_lines() -> None:
@@ -108,7 +108,7 @@ def reference_line(text: str) -> tuple[float, list[float], list[int]] | str:
         if not (value == "" or math.isfinite(number)):
             return f"I{i + 1}: not a number: {value!r}"
         dense.append(number)
-    return float(fields[0]), dense, [value_key(v) for v in fields[14:]]
+    return float(fields[0]), dense, [value_key(v, hex_tokens=True) for v in fields[14:]]
 
 
 field_values = st.sampled_from(

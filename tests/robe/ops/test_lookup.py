@@ -27,15 +27,14 @@ def _bags(num_rows: int, num_tables: int, seed: int = 0) -> tuple[torch.Tensor, 
 
 def _naive_lookup(
     weight: torch.Tensor,
-    values: torch.Tensor,
-    offsets: torch.Tensor,
+    bags: tuple[torch.Tensor, torch.Tensor],
     num_tables: int,
-    dim: int,
-    chunk: int,
+    layout: RobeLayout,
     params: HashParams,
 ) -> np.ndarray:
     """Per-element loops straight from docs/hashing.md, numpy side."""
-    layout = RobeLayout(weight.numel(), dim, chunk)
+    values, offsets = bags
+    dim, chunk = layout.dim, layout.chunk
     out = np.zeros((offsets.numel() - 1, dim))
     w = weight.detach().double().numpy()
     for bag in range(offsets.numel() - 1):
@@ -52,7 +51,7 @@ def test_lookup_matches_spec(dim, chunk):
     params = HashParams.from_seed(dim // chunk)
     weight = torch.randn(997)
     got = torch.ops.robe.lookup(weight, values, offsets, 3, dim, chunk, params.coefficients)
-    want = _naive_lookup(weight, values, offsets, 3, dim, chunk, params)
+    want = _naive_lookup(weight, (values, offsets), 3, RobeLayout(997, dim, chunk), params)
     np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-5)
     empty = (offsets[1:] == offsets[:-1]).nonzero().flatten()
     assert empty.numel() > 0 and (got[empty] == 0).all()

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from robe.data.rows import Rows
 from robe.embeddings import EmbeddingConfig
+from robe.keys import PAD_KEY
 from robe.train.sizing import capacity_warnings, observed_cardinalities
 
 
@@ -27,5 +29,6 @@ def test_a_sensible_array_gets_no_warning():
 
 
 def test_observed_cardinalities_count_distinct_keys_per_feature():
-    keys = np.array([[1, 5], [1, 6], [2, 5]], dtype=np.int64)
-    assert observed_cardinalities(keys) == (2, 2)
+    keys = np.array([[1, 5, PAD_KEY], [1, 6, 7], [2, 5, PAD_KEY]], dtype=np.int64)
+    rows = Rows(np.zeros(3, np.float32), np.zeros((3, 1), np.float32), keys, (1, 2))
+    assert observed_cardinalities(rows) == (2, 3)

@@ -1,6 +1,13 @@
-"""Load one format of an artifact as a function `(dense, values, offsets) -> scores`.
+"""The one loader of each export format: ONNX, TorchScript, AOTInductor.
 
-numpy in, numpy out, so tests, `--verify` and benchmarks treat every format alike.
+Each format is opened here and nowhere else: an ONNX Runtime session with its
+execution providers and thread options (`onnx_session`), a TorchScript module
+(`torchscript_module`), an AOTInductor package with the CUDA `.pt2` choice
+(`aoti_package`). On top, `load_*` and `load_format` wrap a loaded file as a
+function `(dense, values, offsets) -> scores`, numpy in, numpy out, so tests,
+`--verify` and benchmarks treat every format alike; the service's runtimes
+(service/runtimes) adapt the same loaded objects to serving.
+
 torch and onnxruntime are imported only by the loader that needs them: the ONNX
 path runs on a machine without torch. Every failure to load is an ArtifactError
 with one clear line, never a protobuf or pickle traceback.
@@ -8,8 +15,9 @@ with one clear line, never a protobuf or pickle traceback.
 
 from __future__ import annotations
 
+import io
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,15 +25,15 @@ import numpy as np
 import numpy.typing as npt
 
 from model_export.errors import ArtifactError, IncompatibleArtifactError
-from model_export.manifest import Manifest
+from model_export.manifest import FORMATS, Manifest
 
 Floats = npt.NDArray[np.float32]
 Ints = npt.NDArray[np.int64]
 Scorer = Callable[[Floats, Ints, Ints], Floats]
 IndexFn = Callable[[Ints, Ints], Ints]
 
-_CPU = ("CPUExecutionProvider",)
 ONNX_LOOKUPS = {"RobeLookup": "RobeSlots", "TableLookup": "TableRows"}
+_CUDA = "CUDAExecutionProvider"
 
 
 def _first_line(exc: BaseException) -> str:
@@ -38,21 +46,51 @@ def _check_file(path: Path) -> None:
         raise ArtifactError(f"{path}: no such model file")
 
 
-def onnx_session(path: Path, providers: Sequence[str] | None = None) -> Any:
-    """An ONNX Runtime session (CPU unless `providers` says otherwise)."""
+def onnx_providers(device: str) -> list[str]:
+    """ONNX Runtime's execution providers for `device` (cpu or cuda)."""
     import onnxruntime as ort
 
-    _check_file(path)
-    try:
-        return ort.InferenceSession(
-            str(path), providers=list(providers or ["CPUExecutionProvider"])
+    if device != "cuda":
+        return ["CPUExecutionProvider"]
+    if _CUDA not in ort.get_available_providers():
+        raise ArtifactError(
+            "device cuda: this onnxruntime has no CUDAExecutionProvider "
+            "(install onnxruntime-gpu, or use --device cpu)"
         )
+    return [_CUDA, "CPUExecutionProvider"]
+
+
+def onnx_session(
+    source: Path | bytes, *, device: str = "cpu", threads: int = 0, spinning: bool = True
+) -> Any:
+    """An ONNX Runtime session of a file (or a serialized model) on `device`.
+
+    `threads` (0 = ONNX Runtime's choice) sets the intra-op pool, with one inter-op
+    thread; `spinning=False` keeps the pool from busy-waiting between runs, which a
+    server wants (its event loop needs the CPU between batches).
+    """
+    import onnxruntime as ort
+
+    if isinstance(source, Path):
+        _check_file(source)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    if not spinning:
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    providers = onnx_providers(device)
+    model = str(source) if isinstance(source, Path) else source
+    try:
+        return ort.InferenceSession(model, options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own pybind types for bad files
-        raise ArtifactError(f"{path}: not a loadable ONNX model ({_first_line(exc)})") from exc
+        name = source if isinstance(source, Path) else "model"
+        raise ArtifactError(f"{name}: not a loadable ONNX model ({_first_line(exc)})") from exc
 
 
-def load_onnx(path: Path, *, providers: Sequence[str] | None = None) -> Scorer:
-    session = onnx_session(path, providers)
+def load_onnx(path: Path, *, device: str = "cpu") -> Scorer:
+    session = onnx_session(path, device=device)
 
     def score(dense: Floats, values: Ints, offsets: Ints) -> Floats:
         feeds = {"dense": dense, "values": values, "offsets": offsets}
@@ -105,11 +143,8 @@ def onnx_index_model(path: Path) -> Any:
     )
 
 
-def load_onnx_indices(path: Path, *, providers: Sequence[str] | None = None) -> IndexFn:
-    import onnxruntime as ort
-
-    model = onnx_index_model(path)
-    session = ort.InferenceSession(model.SerializeToString(), providers=list(providers or _CPU))
+def load_onnx_indices(path: Path, *, device: str = "cpu") -> IndexFn:
+    session = onnx_session(onnx_index_model(path).SerializeToString(), device=device)
 
     def indices(values: Ints, offsets: Ints) -> Ints:
         (out,) = session.run(["indices"], {"values": values, "offsets": offsets})
@@ -133,37 +168,59 @@ def _torch_scorer(module: Callable[..., Any], device: str) -> Scorer:
     return score
 
 
-def load_torchscript(path: Path, *, device: str = "cpu", import_ops: bool = True) -> Scorer:
-    """Load `model.torchscript.pt`; its lookup needs `robe.ops` (imported unless told not)."""
+def torchscript_module(
+    source: Path | io.BytesIO, *, device: str = "cpu", import_ops: bool = True
+) -> Any:
+    """A TorchScript module in eval mode; its lookup needs `robe.ops` (imported unless told not)."""
     import torch
 
     from model_export.quiet import torch_notices_silenced
 
-    _check_file(path)
+    if isinstance(source, Path):
+        _check_file(source)
     if import_ops:
         import robe.ops  # noqa: F401  (registers torch.ops.robe, which the file calls)
+    name = source if isinstance(source, Path) else "TorchScript buffer"
     try:
         with torch_notices_silenced():
-            module = torch.jit.load(str(path), map_location=device)  # type: ignore[no-untyped-call]
-    except RuntimeError as exc:
+            file = str(source) if isinstance(source, Path) else source
+            module = torch.jit.load(file, map_location=device)  # type: ignore[no-untyped-call]
+    except (RuntimeError, ValueError) as exc:
         if "robe::" in str(exc):
             raise ArtifactError(
-                f"{path}: the model calls the torch custom op robe::lookup, which is not "
+                f"{name}: the model calls the torch custom op robe::lookup, which is not "
                 "registered; `import robe.ops` (package robe-serve) before loading it"
             ) from exc
         raise ArtifactError(
-            f"{path}: not a loadable TorchScript file ({_first_line(exc)})"
+            f"{name}: not a loadable TorchScript file ({_first_line(exc)})"
         ) from exc
     module.eval()
-    return _torch_scorer(module, device)
+    return module
 
 
-def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str = "cpu") -> Scorer:
-    """Load a `.pt2` package; with the manifest `entry`, refuse another platform or torch."""
+def load_torchscript(path: Path, *, device: str = "cpu", import_ops: bool = True) -> Scorer:
+    """Load `model.torchscript.pt` as a scorer."""
+    return _torch_scorer(torchscript_module(path, device=device, import_ops=import_ops), device)
+
+
+def aoti_package(path: Path, *, entry: Mapping[str, Any] | None = None, device: str = "cpu") -> Any:
+    """Load a `.pt2` package; with the manifest `entry`, refuse another platform or torch.
+
+    On CUDA the entry's `cuda` package (`model.cuda.pt2`, beside `path`) is loaded
+    instead; an entry without one is an IncompatibleArtifactError.
+    """
     import torch
 
     from model_export.compat import platform_tag, torch_version
 
+    if entry is not None and device == "cuda":
+        cuda = entry.get("cuda")
+        if not isinstance(cuda, Mapping) or "file" not in cuda:
+            raise IncompatibleArtifactError(
+                f"{path}: the artifact has no CUDA AOTInductor package (export it on a "
+                "machine with CUDA)"
+            )
+        path = path.parent / str(cuda["file"])
     _check_file(path)
     if entry is not None:
         wanted = (entry.get("platform"), entry.get("torch"))
@@ -177,26 +234,33 @@ def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str
     if not zipfile.is_zipfile(path):
         raise ArtifactError(f"{path}: not an AOTInductor package (not a zip archive)")
     try:
-        package = torch._inductor.aoti_load_package(str(path))
+        return torch._inductor.aoti_load_package(str(path))
     except Exception as exc:  # the loader raises RuntimeError, zip and OS errors
         raise ArtifactError(
             f"{path}: not a loadable AOTInductor package ({_first_line(exc)})"
         ) from exc
-    return _torch_scorer(package, device)
+
+
+def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str = "cpu") -> Scorer:
+    """Load a `.pt2` package (see `aoti_package`) as a scorer."""
+    return _torch_scorer(aoti_package(path, entry=entry, device=device), device)
+
+
+def format_scorer(
+    directory: Path, fmt: str, entry: Mapping[str, Any], *, device: str = "cpu"
+) -> Scorer:
+    """The scorer of format `fmt` written to `directory`, described by its manifest `entry`."""
+    path = directory / str(entry["file"])
+    if fmt == "onnx":
+        return load_onnx(path, device=device)
+    if fmt == "torchscript":
+        return load_torchscript(path, device=device)
+    if fmt == "aoti":
+        return load_aoti(path, entry=entry, device=device)
+    raise ArtifactError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
 
 
 def load_format(manifest: Manifest, fmt: str, *, device: str = "cpu") -> Scorer:
     """The scorer of `fmt` in an artifact (its files already checked by load_manifest)."""
-    path = manifest.file_path(fmt)
-    if fmt == "onnx":
-        providers = ["CUDAExecutionProvider"] if device == "cuda" else None
-        return load_onnx(path, providers=providers)
-    if fmt == "torchscript":
-        return load_torchscript(path, device=device)
-    entry = manifest.formats[fmt]
-    if device == "cuda":
-        cuda = entry.get("cuda")
-        if not isinstance(cuda, dict):
-            raise IncompatibleArtifactError(f"{manifest.directory}: no CUDA AOTInductor package")
-        path = manifest.directory / str(cuda["file"])
-    return load_aoti(path, entry=entry, device=device)
+    manifest.file_path(fmt)  # MissingFormatError when the artifact lacks it
+    return format_scorer(manifest.directory, fmt, manifest.formats[fmt], device=device)

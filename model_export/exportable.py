@@ -103,7 +103,7 @@ class ScoreFromEmbeddings(nn.Module):
         return torch.sigmoid(self.over_arch(joined))
 
 
-class ServingModel(nn.Module):
+class ExportableModel(nn.Module):
     """dense [B, F] float32, values [N] int64, offsets [B*T+1] int64 -> score [B] float32."""
 
     def __init__(self, model: DLRM, mode: LookupMode) -> None:
@@ -151,7 +151,7 @@ class RobeReferenceIndices(RobeIndices):
         return reference.slots(values, tables, self.num_chunks, self.array_slots, self.coeffs)
 
 
-def index_model(model: ServingModel) -> nn.Module:
+def index_model(model: ExportableModel) -> nn.Module:
     """The hash-index computation of `model`'s lookup, on its own (parity checks)."""
     lookup = model.lookup
     if isinstance(lookup, RobeReferenceLookup):

@@ -2,7 +2,8 @@
 
 A runtime is a name and a function that turns an eval-mode DLRM (with its spec and a
 scratch folder) into a callable: eager, `torch.compile`, and the three exported
-formats, each written by model_export and loaded by its runner as a server would.
+formats, each written by model_export and opened by model_export.loaders as a server
+would. It lives in model_export, not in the robe library, because it imports both.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from typing import Any
 
 import torch
 
-from robe.bench import heap, machine, timing
+from model_export.artifact import write_format
+from model_export.loaders import format_scorer
+from robe.bench import machine, timing
 from robe.bench.names import EMBEDDINGS
 from robe.bench.workload import make_ids
 from robe.checkpoint import ModelSpec
@@ -37,23 +40,13 @@ def _compiled(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
 
 
 def _exported(fmt: str) -> Runtime:
-    """Export to `fmt` in `workdir`, then load it with model_export's runner for it."""
+    """Export to `fmt` in `workdir`, then load it with model_export's loader for it."""
 
     def runtime(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
-        from model_export import runners
-        from model_export.artifact import write_format
-
         device = next(model.parameters()).device.type
         entry = write_format(fmt, model.cpu(), spec, workdir)
         model.to(device)
-        path = workdir / entry["file"]
-        if fmt == "onnx":
-            provider = "CUDAExecutionProvider" if device == "cuda" else "CPUExecutionProvider"
-            scorer = runners.load_onnx(path, providers=[provider])
-        elif fmt == "torchscript":
-            scorer = runners.load_torchscript(path, device=device)
-        else:
-            scorer = runners.load_aoti(path, entry=entry, device=device)
+        scorer = format_scorer(workdir, fmt, entry, device=device)
 
         def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
             return scorer(dense.cpu().numpy(), values.cpu().numpy(), offsets.cpu().numpy())
@@ -112,10 +105,7 @@ def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> tuple[D
 def run(
     config: ModelBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
-    device = torch.device(config.device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {config.device!r} asked for, but CUDA is not available")
-    heap_note = heap.reuse_freed_memory()  # before anything is allocated and timed
+    device, host = machine.start(config.device)
     schema = load_schema(config.schema)
     gen = torch.Generator().manual_seed(config.seed)
     dense = torch.randn(config.batch, schema.num_dense, generator=gen).to(device)
@@ -169,7 +159,7 @@ def run(
         gc.collect()
         scratch.cleanup()
     return {
-        "machine": {**machine.describe(config.device), "heap": heap_note},
+        "machine": host,
         "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
         "notes": [f"ROBE at compression {config.compression:g}; Zipf ids; inference mode"],
         "cases": cases,

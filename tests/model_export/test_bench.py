@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from robe.bench.model import RUNTIMES, ModelBenchConfig, run
+from model_export.bench import RUNTIMES, ModelBenchConfig, run
 
 
 def test_robe_eager_forward_is_measured() -> None:

@@ -1,0 +1,241 @@
+"""`robe bench service`: the load tester's closed-loop mode, over loopback.
+
+For every model (ROBE and plain tables), runtime and batching on/off, a `robe serve`
+process (loadtest.server) is loaded at concurrency 1, 16 and 64 with /recommend
+requests of `candidates` items each: every worker holds one keep-alive connection
+(loadtest.client) and sends its next request as soon as the last one is answered.
+Batch sizes come from the server's /metrics (loadtest.scrape). Two ceilings are
+measured in the same run (loadtest.ceilings): what HTTP and validation alone allow
+(the floor endpoint) and what the model alone allows; `limit_rps` combines them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from loadtest import scrape
+from loadtest.ceilings import checks, limit_rps, model_rows_per_second, payloads
+from loadtest.client import Connection, Target
+from loadtest.closed_loop_table import write_table
+from loadtest.server import Server, ServerConfig
+from robe.bench.machine import describe
+from service.models import ServedModel, load_model
+from service.settings import Settings
+
+CONCURRENCY = (1, 16, 64)
+
+
+@dataclass
+class BenchConfig:
+    models: list[tuple[str, str]]  # (name, artifact path)
+    runtimes: list[str]
+    out: Path
+    candidates: int = 100
+    seconds: float = 3.0
+    warmup_seconds: float = 0.5
+    concurrency: tuple[int, ...] = CONCURRENCY
+    max_batch_rows: int = 256
+    max_wait_ms: float = 2.0
+    device: str = "cpu"  # the servers' and the tight loop's: cpu or cuda
+    readme: Path | None = None
+    rounds: int = 2
+    log: Callable[[str], None] = field(default=print)
+
+
+@dataclass
+class Case:
+    model: str
+    runtime: str
+    device: str
+    batching: bool
+    concurrency: int
+    candidates: int
+    rps: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    mean_batch_rows: float
+    requests: int
+    errors: int
+
+    def line(self) -> str:
+        """One progress line."""
+        return (
+            f"{self.model:>5} {self.runtime:>11} batching={'on ' if self.batching else 'off'} "
+            f"c={self.concurrency:<3} {self.rps:8.1f} rps  p50 {self.p50_ms:6.2f} ms  "
+            f"p95 {self.p95_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
+            f"batch {self.mean_batch_rows:7.1f} rows"
+            + (f"  errors {self.errors}" if self.errors else "")
+        )
+
+
+async def closed_loop(
+    url: str,
+    path: str,
+    bodies: list[bytes],
+    concurrency: int,
+    seconds: float,
+    warmup: float,
+    model: str,
+) -> dict[str, Any]:
+    """`concurrency` workers, each sending its next request when the last is answered.
+
+    Requests sent in the first `warmup` seconds are not counted; the mean batch size is
+    the growth of the model's robe_batch_rows histogram over the measured window.
+    """
+    target = Target.parse(url)
+    start = time.perf_counter()
+    measure_from = start + warmup
+    end = measure_from + seconds
+    latencies: list[float] = []
+    errors = 0
+    last_done = measure_from
+
+    async def worker(w: int) -> None:
+        nonlocal errors, last_done
+        conn = await Connection.open(target)
+        i = w
+        while (t0 := time.perf_counter()) < end:
+            status, _ = await conn.send(target.post(path, bodies[i % len(bodies)]))
+            i += 1
+            t1 = time.perf_counter()
+            if t0 >= measure_from:
+                if status == 200:
+                    latencies.append(t1 - t0)
+                    last_done = max(last_done, t1)
+                else:
+                    errors += 1
+        await conn.aclose()
+
+    async def batch_rows_at(when: float) -> tuple[float, int]:
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        text = await asyncio.to_thread(scrape.fetch, url)
+        return scrape.histogram_total(text, "robe_batch_rows", model)
+
+    before = asyncio.ensure_future(batch_rows_at(measure_from))
+    await asyncio.gather(*(worker(w) for w in range(concurrency)))
+    b_sum, b_count = await before
+    a_sum, a_count = await batch_rows_at(0.0)
+    return summarize(latencies, errors, max(last_done - measure_from, 1e-9)) | {
+        "mean_batch_rows": (a_sum - b_sum) / (a_count - b_count) if a_count > b_count else 0.0,
+    }
+
+
+def summarize(latencies: list[float], errors: int, window_s: float) -> dict[str, Any]:
+    """Throughput and latency percentiles of the answered requests in a window."""
+    lat = np.array(latencies) * 1000 if latencies else np.zeros(1)
+    return {
+        "rps": len(latencies) / window_s,
+        "p50_ms": float(np.percentile(lat, 50)),
+        "p95_ms": float(np.percentile(lat, 95)),
+        "p99_ms": float(np.percentile(lat, 99)),
+        "requests": len(latencies),
+        "errors": errors,
+    }
+
+
+def _server(
+    cfg: BenchConfig, name: str, path: str, runtime: str, batching: bool, logs: Path
+) -> Server:
+    args = [
+        "--backend",
+        runtime,
+        "--device",
+        cfg.device,
+        "--max-batch-rows",
+        str(cfg.max_batch_rows),
+        "--max-wait-ms",
+        str(cfg.max_wait_ms),
+        "--batching" if batching else "--no-batching",
+    ]
+    if name == "floor":
+        args.append("--floor-endpoint")
+        name = cfg.models[0][0]
+    log = logs / f"{name}-{runtime}-{'on' if batching else 'off'}.log"
+    return Server(ServerConfig(name, Path(path), extra_args=tuple(args), log=log))
+
+
+def run_bench(cfg: BenchConfig) -> dict[str, Any]:
+    log = cfg.log
+    # before the load: the load average says how busy the machine was; "cores" and
+    # "cuda" are the names this benchmark's results have always used
+    host = describe(cfg.device)
+    host |= {"cores": host["cpu_cores"], "cuda": host.get("gpu")}
+    loaded: dict[str, ServedModel] = {}
+    model_rps: dict[str, dict[str, float]] = {}
+    for name, path in cfg.models:
+        for rt in cfg.runtimes:
+            model = load_model(name, path, rt, cfg.device, Settings().inference_threads())
+            rows = model_rows_per_second(model)
+            model_rps.setdefault(name, {})[rt] = rows / cfg.candidates
+            log(
+                f"model {name} {rt}: {rows:,.0f} rows/s in a tight loop "
+                f"-> {rows / cfg.candidates:,.0f} requests/s of {cfg.candidates} candidates"
+            )
+            model.runtime.close()
+            loaded.setdefault(name, model)
+    cases: list[Case] = []
+    first_name, first_path = cfg.models[0]
+    ads = {name: payloads(m, cfg.candidates) for name, m in loaded.items()}
+
+    def measure(srv: Server, path: str, name: str, conc: int) -> dict[str, Any]:
+        bodies = ads[first_name if name == "floor" else name]
+        return asyncio.run(
+            closed_loop(srv.url, path, bodies, conc, cfg.seconds, cfg.warmup_seconds, name)
+        )
+
+    logs = Path(tempfile.mkdtemp(prefix="robe-bench-service-"))  # kept: a failed start's log
+    log(f"server logs: {logs}")
+    # the floor: HTTP + validation alone
+    with _server(cfg, "floor", first_path, cfg.runtimes[0], False, logs) as srv:
+        for conc in cfg.concurrency:
+            r = measure(srv, "/bench/floor", "floor", conc)
+            cases.append(Case("floor", "none", cfg.device, False, conc, cfg.candidates, **r))
+            log(cases[-1].line())
+    # Each configuration runs `rounds` times, batching on and off alternating, and keeps
+    # its best round: the machine is shared, and a round that another process slowed
+    # down says nothing about the server.
+    best: dict[tuple[str, str, bool, int], Case] = {}
+    for round_ in range(cfg.rounds):
+        for name, path in cfg.models:
+            for rt in cfg.runtimes:
+                for batching in (True, False):
+                    with _server(cfg, name, path, rt, batching, logs) as srv:
+                        for conc in cfg.concurrency:
+                            r = measure(srv, "/recommend", name, conc)
+                            case = Case(name, rt, cfg.device, batching, conc, cfg.candidates, **r)
+                            log(f"round {round_ + 1}: {case.line()}")
+                            key = (name, rt, batching, conc)
+                            if key not in best or case.rps > best[key].rps:
+                                best[key] = case
+    cases.extend(best.values())
+    floor_rps = max(c.rps for c in cases if c.model == "floor")
+    limit = limit_rps(floor_rps, model_rps)
+    result = {
+        "machine": host,
+        "candidates": cfg.candidates,
+        "seconds_per_case": cfg.seconds,
+        "rounds": cfg.rounds,
+        "max_batch_rows": cfg.max_batch_rows,
+        "max_wait_ms": cfg.max_wait_ms,
+        "floor_rps": floor_rps,
+        "model_rps": model_rps,
+        "limit_rps": limit,
+        "models": {name: path for name, path in cfg.models},
+        "cases": [asdict(c) for c in cases],
+        "checks": checks([asdict(c) for c in cases], limit),
+    }
+    cfg.out.parent.mkdir(parents=True, exist_ok=True)
+    cfg.out.write_text(json.dumps(result, indent=2) + "\n")
+    if cfg.readme is not None:
+        write_table(cfg.readme, result)
+    return result

@@ -1,0 +1,52 @@
+"""The `robe bench service` section of a README: machine, ceilings and every case."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from robe.bench.report import replace_between_markers
+
+BEGIN, END = "<!-- bench-service:begin -->", "<!-- bench-service:end -->"
+
+
+def table(result: dict[str, Any]) -> str:
+    """The markdown between the README's markers: machine, ceilings, every case."""
+    m = result["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cores']} cores, {m['platform']}, torch {m.get('torch')}, "
+        f"onnxruntime {m['onnxruntime']}, load average {m['load_average_at_start']} at the "
+        f"start (the machine is shared). {result['candidates']} candidates per request, "
+        f"{result['seconds_per_case']} s per case, batches of up to "
+        f"{result['max_batch_rows']} rows / {result['max_wait_ms']} ms.",
+        "",
+        f"Floor (HTTP + validation alone): {result['floor_rps']:.0f} rps. "
+        + "; ".join(
+            f"{name}: model alone {max(v.values()):.0f} rps, "
+            f"limit {result['limit_rps'][name]:.0f} rps"
+            for name, v in result["model_rps"].items()
+        ),
+        "",
+        "| model | runtime | batching | concurrency | rps | p50 ms | p95 ms | p99 ms "
+        "| mean batch rows |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for c in result["cases"]:
+        lines.append(
+            f"| {c['model']} | {c['runtime']} | {'on' if c['batching'] else 'off'} | "
+            f"{c['concurrency']} | {c['rps']:.1f} | {c['p50_ms']:.2f} | {c['p95_ms']:.2f} | "
+            f"{c['p99_ms']:.2f} | {c['mean_batch_rows']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_table(readme: Path, result: dict[str, Any]) -> None:
+    """Rewrite the table between the markers, or add a section with them at the end."""
+    text = readme.read_text() if readme.exists() else "# Benchmarks\n"
+    if BEGIN in text and END in text:
+        text = replace_between_markers(text, table(result), BEGIN, END)
+    else:
+        block = f"{BEGIN}\n{table(result)}\n{END}"
+        text = text.rstrip("\n") + "\n\n## Service (`robe bench service`)\n\n" + block + "\n"
+    readme.parent.mkdir(parents=True, exist_ok=True)
+    readme.write_text(text)

@@ -1,0 +1,271 @@
+"""The Open Inference Protocol v2 (KServe / Triton REST) beside the service's own API.
+
+    GET  /v2/health/live, /v2/health/ready, /v2
+    GET  /v2/models/{name}[/versions/{version}][/ready]
+    POST /v2/models/{name}[/versions/{version}]/infer
+
+A model takes two inputs, `dense` FP32 [-1, num_dense] and `sparse` BYTES [-1, num_sparse]
+(raw values, columns in schema order; NaN and "" are missing), and gives `score` FP32
+[-1]. Each row becomes the feature mapping a /score row would be and goes through the
+same encoding (`FeatureLayout.rows`), batcher, limits and metrics. Errors keep the
+service's codes; under these paths their body is v2's `{"error": "..."}`
+(`service.errors.error_body`). The binary tensor data extension is
+supported both ways.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from service.batcher import Batcher
+from service.bodies import await_scores, read_body
+from service.errors import InvalidInput, ModelNotFound, NotReady, PayloadTooLarge, is_v2_path
+from service.models import ServedModel
+from service.settings import Settings
+from service.state import ServiceState
+from service.v2_tensors import HEADER_LENGTH, InferRequest, Tensor, decode_request, encode_response
+
+DENSE, SPARSE, SCORE = "dense", "sparse", "score"
+EXTENSIONS = ("binary_tensor_data",)
+INFER_ENDPOINT = "/v2/models/{name}/infer"  # the metrics' endpoint label, versions included
+
+
+class V2Error(BaseModel):
+    """v2's error body: the message alone (the status code says the kind)."""
+
+    error: str
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    return {code: {"model": V2Error} for code in codes}
+
+
+def _infer_body() -> dict[str, Any]:
+    schema = _inline(InferRequest.model_json_schema())
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "JSON, or JSON followed by binary tensors "
+            f"(`{HEADER_LENGTH}` gives the JSON part's length)",
+            "content": {"application/json": {"schema": schema}, "application/octet-stream": binary},
+        }
+    }
+
+
+def _inline(schema: Any, defs: dict[str, Any] | None = None) -> Any:
+    """A JSON schema with its `$defs` written in place: an OpenAPI document resolves
+    `#/...` references against itself, not against the request body's schema."""
+    if defs is None and isinstance(schema, dict):
+        defs = schema.pop("$defs", {})
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if defs is not None and ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inline(v, defs or {}) for k, v in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(v, defs or {}) for v in schema]
+    return schema
+
+
+def endpoint_label(path: str) -> str | None:
+    """The metrics' endpoint label of a v2 path: model names and versions kept out of it."""
+    if not is_v2_path(path):
+        return None
+    if not path.startswith("/v2/models/"):
+        return path
+    for suffix in ("/infer", "/ready"):
+        if path.endswith(suffix):
+            return "/v2/models/{name}" + suffix
+    return "/v2/models/{name}"
+
+
+def _state(request: Request) -> ServiceState:
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def _model(request: Request, name: str) -> tuple[ServedModel, Batcher]:
+    """The named model, and the version the path names if it names one."""
+    model, batcher = _state(request).model(name)
+    version = request.path_params.get("version")
+    if version is not None and version != model.version:
+        raise ModelNotFound(f"model {name!r} has version {model.version!r}, not {version!r}")
+    return model, batcher
+
+
+def model_metadata(model: ServedModel) -> dict[str, Any]:
+    layout = model.layout
+    return {
+        "name": model.name,
+        "versions": [model.version],
+        "platform": f"robe_{model.runtime.backend}",
+        "inputs": [
+            {"name": DENSE, "datatype": "FP32", "shape": [-1, layout.num_dense]},
+            {"name": SPARSE, "datatype": "BYTES", "shape": [-1, layout.num_sparse]},
+        ],
+        "outputs": [{"name": SCORE, "datatype": "FP32", "shape": [-1]}],
+        # the column order of the two inputs (not part of v2: clients need it to build rows)
+        "parameters": {
+            "dense_features": ",".join(f.name for f in model.schema.dense),
+            "sparse_features": ",".join(f.name for f in model.schema.sparse),
+        },
+    }
+
+
+def feature_rows(
+    model: ServedModel, tensors: list[Tensor], max_rows: int
+) -> list[Mapping[str, object]]:
+    """Each row as the name -> raw value mapping a /score row would be."""
+    schema = model.schema
+    names = {DENSE: [f.name for f in schema.dense], SPARSE: [f.name for f in schema.sparse]}
+    types = {DENSE: "FP32", SPARSE: "BYTES"}
+    by_name: dict[str, Tensor] = {}
+    for t in tensors:
+        if t.name not in names:
+            raise InvalidInput(f"inputs: unknown input {t.name!r} (the model takes dense, sparse)")
+        if t.name in by_name:
+            raise InvalidInput(f"inputs: {t.name!r} is given twice")
+        if t.datatype != types[t.name]:
+            raise InvalidInput(
+                f"inputs.{t.name}: datatype must be {types[t.name]}, got {t.datatype}"
+            )
+        width = len(names[t.name])
+        if len(t.shape) != 2 or t.shape[1] != width:
+            raise InvalidInput(
+                f"inputs.{t.name}: shape must be [rows, {width}], got {list(t.shape)}"
+            )
+        by_name[t.name] = t
+    counts = {t.shape[0] for t in by_name.values()}
+    for name in (DENSE, SPARSE):
+        if name not in by_name and names[name]:
+            raise InvalidInput(f"inputs: {name!r} is missing")
+    if len(counts) != 1:
+        raise InvalidInput(f"inputs: dense and sparse give different row counts {sorted(counts)}")
+    n = counts.pop()
+    if n == 0:
+        raise InvalidInput("inputs: no rows")
+    if n > max_rows:
+        raise PayloadTooLarge(f"inputs: {n} rows is over the limit of {max_rows} rows per request")
+    rows: list[dict[str, object]] = [{} for _ in range(n)]
+    for name, tensor in by_name.items():
+        cols = names[name]
+        width = len(cols)
+        values = tensor.values
+        for i, row in enumerate(rows):
+            row.update(zip(cols, values[i * width : (i + 1) * width], strict=True))
+    return list(rows)
+
+
+def _binary_output(req: InferRequest) -> bool:
+    outputs = req.outputs or []
+    for out in outputs:
+        if out.name != SCORE:
+            raise InvalidInput(f"outputs: unknown output {out.name!r} (the model gives score)")
+    if outputs:
+        return bool((outputs[0].parameters or {}).get("binary_data", False))
+    return bool((req.parameters or {}).get("binary_data_output", False))
+
+
+def _timeout_s(req: InferRequest, limit_s: float) -> float:
+    """The request's `timeout` parameter (microseconds, as Triton's), capped by the server's."""
+    timeout = (req.parameters or {}).get("timeout")
+    if timeout is None:
+        return limit_s
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
+        raise InvalidInput(f"parameters.timeout: microseconds > 0, got {timeout!r}")
+    return min(timeout / 1e6, limit_s)
+
+
+def add_v2_routes(app: FastAPI, settings: Settings) -> None:
+    @app.get("/v2/health/live", summary="v2: alive")
+    async def live() -> dict[str, bool]:
+        return {"live": True}
+
+    @app.get(
+        "/v2/health/ready",
+        summary="v2: ready (503 while starting or draining)",
+        responses=_errors(503),
+    )
+    async def ready(request: Request) -> dict[str, bool]:
+        state = _state(request)
+        if state.draining or not state.ready:
+            raise NotReady("draining" if state.draining else "starting")
+        return {"ready": True}
+
+    @app.get("/v2", summary="v2: server metadata")
+    async def server_metadata(request: Request) -> dict[str, Any]:
+        version = request.app.version  # the API version the OpenAPI document states
+        return {"name": "robe-serve", "version": version, "extensions": list(EXTENSIONS)}
+
+    model_errors = _errors(404, 503)
+
+    async def metadata(request: Request, name: str) -> dict[str, Any]:
+        return model_metadata(_model(request, name)[0])
+
+    async def model_ready(request: Request, name: str) -> dict[str, Any]:
+        return {"name": _model(request, name)[0].name, "ready": True}
+
+    _model_route(app, "get", "", metadata, summary="v2: model metadata", responses=model_errors)
+    _model_route(
+        app, "get", "/ready", model_ready, summary="v2: model ready", responses=model_errors
+    )
+
+    async def infer(request: Request, name: str) -> Response:
+        t0 = time.perf_counter()
+        state = _state(request)
+        model, batcher = _model(request, name)
+        request.state.model = model.name
+        body = await read_body(request, settings.max_body_bytes)
+        req, tensors = decode_request(body, request.headers.get(HEADER_LENGTH))
+        binary = _binary_output(req)
+        timeout_s = _timeout_s(req, settings.request_timeout_s)
+        rows = feature_rows(model, tensors, settings.max_request_rows)
+        dense, keys = model.layout.rows(rows, "inputs")
+        m = state.metrics
+        t1 = time.perf_counter()
+        m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
+        scores = await await_scores(request, batcher.submit(dense, keys, timeout_s))
+        if scores is None:
+            return Response(status_code=499)
+        t2 = time.perf_counter()
+        head: dict[str, Any] = {"model_name": model.name, "model_version": model.version}
+        if req.id is not None:
+            head["id"] = req.id
+        content, headers = encode_response(head, SCORE, scores, binary)
+        response = Response(content, headers=headers)
+        m.stage_duration.labels(model.name, "postprocess").observe(time.perf_counter() - t2)
+        return response
+
+    _model_route(
+        app,
+        "post",
+        "/infer",
+        infer,
+        summary="v2: score rows given as tensors",
+        responses=_errors(404, 413, 422, 503, 504),
+        openapi_extra=_infer_body(),
+    )
+
+
+Handler = Callable[[Request, str], Awaitable[Any]]
+
+
+def _model_route(app: FastAPI, method: str, suffix: str, handler: Handler, **doc: Any) -> None:
+    """`handler(request, name)` at /v2/models/{name}SUFFIX and at
+    /v2/models/{name}/versions/{version}SUFFIX: one function per route, so that OpenAPI
+    declares each route's path parameters (`_model` checks the version)."""
+
+    async def versioned(request: Request, name: str, version: str) -> Any:
+        return await handler(request, name)
+
+    versioned.__name__ = f"{handler.__name__}_version"
+    register = getattr(app, method)
+    register(f"/v2/models/{{name}}{suffix}", **doc)(handler)
+    register(f"/v2/models/{{name}}/versions/{{version}}{suffix}", **doc)(versioned)
