@@ -124,11 +124,13 @@ def test_the_command_runs_every_case_on_a_small_schema(tmp_path: Path):
     models = [(c["model"], c["compression"]) for c in result["cases"]]
     assert models == [
         ("robe", 2.0), ("hashing-trick", 2.0), ("robe", 4.0), ("hashing-trick", 4.0),
-        ("plain", 1.0), ("logistic", None),
+        ("plain", 1.0), ("logistic", None), ("popularity", None),
     ]  # fmt: skip
     for case in result["cases"]:
         assert 0.0 <= case["auc"] <= 1.0 and case["embedding_bytes"] > 0
-    assert result["cases"][-1]["auc"] > 0.6  # 450 rows are enough for the linear model
+    assert result["cases"][-2]["auc"] > 0.6  # 450 rows are enough for the linear model
+    # popularity on the item-side feature with the most values (C0..C2 all have 20)
+    assert result["popularity"] == "included"
     robe4, capped4 = result["cases"][2], result["cases"][3]
     assert capped4["embedding_bytes"] <= robe4["embedding_bytes"]
     assert out.with_suffix(".png").is_file() and out.with_suffix(".md").is_file()
