@@ -77,8 +77,8 @@ clean:
 BENCH_MACHINE ?= cpu-2core
 
 bench: setup
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/robe bench lookup --out bench/results/lookup-$(BENCH_MACHINE).json
-	OMP_WAIT_POLICY=PASSIVE $(VENV)/bin/robe bench model --out bench/results/model-$(BENCH_MACHINE).json
+	$(VENV)/bin/robe bench lookup --out bench/results/lookup-$(BENCH_MACHINE).json
+	$(VENV)/bin/robe bench model --out bench/results/model-$(BENCH_MACHINE).json
 	$(VENV)/bin/robe bench table bench/results/lookup-$(BENCH_MACHINE).json bench/results/model-$(BENCH_MACHINE).json --update bench/README.md
 	$(PY) -m service.default_model --root $(MODEL_ROOT) --full
 	$(VENV)/bin/robe bench service --model robe=$(MODEL_ROOT)/robe --model full=$(MODEL_ROOT)/full --out bench/service.json

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The device check, as one script: the CUDA kernel tests, then `robe bench lookup` and
-# `robe bench model` on the device, then (SERVICE=1, the default) `robe bench service`
+# `robe bench model` on the device (fp32, bf16 and fp16 on CUDA: autocast for the torch
+# runtimes; fp32, bf16, int8 on CPU), then (SERVICE=1, the default) `robe bench service`
 # serving on the device: JSON under bench/results/, markdown tables printed at the end.
 #
 #   bench/gpu_check.sh                       # on a GPU machine (DEVICE=cuda)
@@ -19,9 +20,11 @@ if [ "$DEVICE" = cuda ]; then
   TAG=${TAG:-$("$PYTHON" -c 'import torch; print(torch.cuda.get_device_name(0).split()[1].lower())')}
   # An 80 GB GPU holds the plain tables twice (ours and FBGEMM's copy) at this cap.
   LOOKUP_ARGS=${LOOKUP_ARGS:---plain-budget-gb 24}
+  PRECISIONS=${PRECISIONS:-fp32,bf16,fp16}
 else
   TAG=${TAG:-cpu-check}
   LOOKUP_ARGS=${LOOKUP_ARGS:-}
+  PRECISIONS=${PRECISIONS:-fp32,bf16,int8}
 fi
 MODEL_ARGS=${MODEL_ARGS:-}
 SERVICE=${SERVICE:-1}
@@ -45,9 +48,9 @@ echo "== robe bench lookup --device $DEVICE"
 "$PYTHON" -m robe.cli.main bench lookup --device "$DEVICE" \
   --out "$OUT_DIR/lookup-$TAG.json" $LOOKUP_ARGS
 
-echo "== robe bench model --device $DEVICE"
+echo "== robe bench model --device $DEVICE --precisions $PRECISIONS"
 # shellcheck disable=SC2086
-"$PYTHON" -m robe.cli.main bench model --device "$DEVICE" \
+"$PYTHON" -m robe.cli.main bench model --device "$DEVICE" --precisions "$PRECISIONS" \
   --out "$OUT_DIR/model-$TAG.json" $MODEL_ARGS
 
 if [ "$SERVICE" = 1 ]; then

@@ -44,7 +44,7 @@ class BenchConfig:
     warmup_seconds: float = 0.5
     concurrency: tuple[int, ...] = CONCURRENCY
     max_batch_rows: int = 256
-    max_wait_ms: float = 2.0
+    max_wait_ms: float = 0.0
     device: str = "cpu"  # the servers' and the tight loop's: cpu or cuda
     readme: Path | None = None
     rounds: int = 2

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -57,6 +57,8 @@ class RateResult:
     responses: dict[str, dict[str, int]]  # endpoint -> HTTP status -> count
     elapsed_s: float  # first scheduled send -> last response
     max_send_lag_s: float  # how late the scheduler ever sent (client saturation)
+    # every response, whatever its status: [k, 2] (HTTP status, scheduled send -> response)
+    answered: npt.NDArray[np.float64] = field(default_factory=lambda: np.zeros((0, 2)))
 
     @property
     def ok(self) -> int:
@@ -104,6 +106,7 @@ async def run_rate(
     loop = asyncio.get_running_loop()
     n = config.count
     latencies = np.full(n, np.nan)
+    answered = np.full((n, 2), np.nan)
     errors: Counter[str] = Counter()
     responses: Counter[tuple[str, int]] = Counter()
     idle: list[Connection] = []
@@ -143,6 +146,7 @@ async def run_rate(
             done = loop.time()
             last_done = max(last_done, done)
             responses[(endpoint, status)] += 1
+            answered[i] = (status, done - scheduled)
             if 200 <= status < 300:
                 latencies[i] = done - scheduled
             else:
@@ -192,6 +196,7 @@ async def run_rate(
         responses=by_endpoint,
         elapsed_s=end - start,
         max_send_lag_s=max_lag,
+        answered=answered[~np.isnan(answered[:, 0])],
     )
 
 
@@ -216,6 +221,7 @@ def merge(results: Sequence[RateResult]) -> RateResult:
         responses={e: dict(sorted(c.items())) for e, c in sorted(responses.items())},
         elapsed_s=sum(r.elapsed_s for r in results),
         max_send_lag_s=max(r.max_send_lag_s for r in results),
+        answered=np.concatenate([r.answered for r in results]),
     )
 
 

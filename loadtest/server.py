@@ -102,6 +102,11 @@ class Server:
             f"after {self.config.ready_timeout_s:.0f} s"
         )
 
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        assert self._proc is not None, "the server is not started"
+        return self._proc
+
     def memory(self) -> tuple[int, int]:
         """(resident, of which file-backed) bytes of the server process and its children.
 

@@ -16,8 +16,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from model_export.accuracy import validation_rows, verify_precisions
 from model_export.catalog import check_catalog, copy_catalog, default_catalog
-from model_export.errors import ArtifactError, VerifyError
+from model_export.errors import ArtifactError, ExportError, VerifyError
 from model_export.manifest import (
     FORMATS,
     MANIFEST,
@@ -28,6 +29,7 @@ from model_export.manifest import (
     model_io,
     write_manifest,
 )
+from model_export.precision import write_variants
 from model_export.verify import VerifySettings, verify_formats
 from robe import __version__
 from robe.checkpoint import ModelSpec, checkpoint_dir, load_checkpoint
@@ -46,6 +48,8 @@ class ExportRequest:
     catalog: Path | None = None  # None: the training data's catalog, if there is one
     name: str | None = None  # None: the output folder's name
     force: bool = False
+    precisions: tuple[str, ...] = ("fp32",)  # fp32 is always written; others beside it
+    verify_data: Path | None = None  # None: the run's validation split
 
     def __post_init__(self) -> None:
         if not self.formats:
@@ -147,6 +151,25 @@ def _write_formats(
     return {fmt: write_format(fmt, model, spec, directory) for fmt in formats}
 
 
+def _accuracy(
+    model: DLRM,
+    spec: ModelSpec,
+    directory: Path,
+    formats: dict[str, dict[str, Any]],
+    metrics: dict[str, Any],
+    request: ExportRequest,
+) -> dict[str, Any]:
+    """`verify.precisions`: every variant's validation AUC against eager fp32; where the run
+    has no validation rows to score (and no --verify-data), why it was not run."""
+    try:
+        rows, source = validation_rows(spec.schema, metrics, request.verify_data)
+    except ExportError as exc:
+        if request.verify_data is not None or len(request.precisions) > 1:
+            raise
+        return {"skipped": str(exc)}
+    return verify_precisions(model, directory, formats, rows, source)
+
+
 def export_artifact(request: ExportRequest) -> Manifest:
     """Export, verify if asked, write the manifest; VerifyError (artifact kept) on a mismatch."""
     model, spec = load_checkpoint(request.checkpoint)
@@ -157,10 +180,12 @@ def export_artifact(request: ExportRequest) -> Manifest:
     staging = _staging(request.out, request.force)
     try:
         formats = _write_formats(model, spec, staging, request.formats)
+        write_variants(staging, formats, request.precisions)
         catalog_name = copy_catalog(catalog, staging) if catalog is not None else None
         verify = None
         if request.verify is not None:
             verify = verify_formats(model, spec, staging, formats, request.verify)
+            verify["precisions"] = _accuracy(model, spec, staging, formats, metrics, request)
         e = spec.embedding
         inputs, outputs = model_io(spec.schema.num_dense)
         manifest = Manifest(

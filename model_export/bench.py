@@ -1,9 +1,14 @@
-"""`robe bench model`: whole-DLRM forward rows/s, ROBE against plain tables, per runtime.
+"""`robe bench model`: whole-DLRM forward rows/s, ROBE against plain tables, per preset,
+runtime and precision.
 
-A runtime is a name and a function that turns an eval-mode DLRM (with its spec and a
-scratch folder) into a callable: eager, `torch.compile`, and the three exported
-formats, each written by model_export and opened by model_export.loaders as a server
-would. It lives in model_export, not in the robe library, because it imports both.
+A runtime is a name and a function that turns an eval-mode DLRM (with its spec, a
+precision and a scratch folder) into a callable returning scores: eager,
+`torch.compile`, and the three exported formats, each written by model_export and
+opened by model_export.loaders as a server would. It lives in model_export, not in the
+robe library, because it imports both. Precisions come from model_export.precision;
+one a runtime does not offer is a skipped case with the reason. With a trained run for
+a preset (`checkpoints`), its ROBE model is benchmarked and every variant's validation
+AUC is compared with eager fp32 (`auc_delta`, the export's accuracy guard).
 """
 
 from __future__ import annotations
@@ -27,25 +32,47 @@ from robe.embeddings import EmbeddingConfig, build_embeddings
 from robe.model import DLRM, get_preset
 from robe.schema import load_schema
 
-Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
-Runtime = Callable[[DLRM, ModelSpec, Path], Forward]
+Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any]
+Runtime = Callable[[DLRM, ModelSpec, Path, str], Forward]
+# Preset -> the schema whose tables it is sized for.
+PRESET_SCHEMAS = {
+    "kaggle": "criteo-kaggle",
+    "terabyte": "criteo-terabyte",
+    "small": "criteo-kaggle",
+}
 
 
-def _eager(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
-    return model
+def _scores(module: Callable[..., torch.Tensor]) -> Forward:
+    def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
+        return torch.sigmoid(module(dense, values, offsets))  # as the exported formats
+
+    return forward
 
 
-def _compiled(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
-    return torch.compile(model)
+def _eager(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
+    from model_export.precision import torch_variant
+
+    device = next(model.parameters()).device.type
+    return _scores(torch_variant(model, precision, device))
+
+
+def _compiled(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
+    return torch.compile(_eager(model, spec, workdir, precision))
 
 
 def _exported(fmt: str) -> Runtime:
     """Export to `fmt` in `workdir`, then load it with model_export's loader for it."""
 
-    def runtime(model: DLRM, spec: ModelSpec, workdir: Path) -> Forward:
+    def runtime(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
+        from model_export.precision import FP32, PrecisionUnavailableError, write_onnx_variant
+
+        if precision != FP32 and fmt != "onnx":
+            raise PrecisionUnavailableError(f"{fmt} is exported in fp32 only")
         device = next(model.parameters()).device.type
         entry = write_format(fmt, model.cpu(), spec, workdir)
         model.to(device)
+        if fmt == "onnx":
+            entry = write_onnx_variant(workdir / entry["file"], precision)
         scorer = format_scorer(workdir, fmt, entry, device=device)
 
         def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
@@ -67,8 +94,8 @@ RUNTIMES: dict[str, Runtime] = {
 
 @dataclass(frozen=True)
 class ModelBenchConfig:
-    schema: str = "criteo-kaggle"
-    preset: str = "kaggle"
+    presets: tuple[str, ...] = ("kaggle",)
+    precisions: tuple[str, ...] = ("fp32",)
     batch: int = 4096
     compression: float = 1000.0
     embeddings: tuple[str, ...] = EMBEDDINGS
@@ -78,8 +105,26 @@ class ModelBenchConfig:
     warmup: int = 3
     max_seconds_per_case: float = 5.0
     seed: int = 0
+    # preset -> a trained ROBE run: its model is benchmarked and its validation rows guard
+    checkpoints: tuple[tuple[str, Path], ...] = ()
+    guard_rows: int = 100_000
+    # plain tables are built only when they fit in this share of the available memory
+    memory_fraction: float = 0.5
 
     def __post_init__(self) -> None:
+        from model_export.precision import PRECISIONS
+
+        bad_presets = [p for p in self.presets if p not in PRESET_SCHEMAS]
+        if bad_presets or not self.presets:
+            raise ValueError(
+                f"presets {bad_presets or self.presets} not in {tuple(PRESET_SCHEMAS)}"
+            )
+        bad_precisions = [p for p in self.precisions if p not in PRECISIONS]
+        if bad_precisions or not self.precisions:
+            raise ValueError(f"precisions {bad_precisions or self.precisions} not in {PRECISIONS}")
+        for preset, _ in self.checkpoints:
+            if preset not in self.presets:
+                raise ValueError(f"a checkpoint for preset {preset!r}, which is not benchmarked")
         unknown = [r for r in self.runtimes if r not in RUNTIMES]
         if unknown or not self.runtimes:
             raise ValueError(f"runtimes {unknown or self.runtimes} not in {tuple(RUNTIMES)}")
@@ -90,80 +135,178 @@ class ModelBenchConfig:
             raise ValueError(f"batch {self.batch} must be positive")
 
 
-def _model(config: ModelBenchConfig, kind: str, device: torch.device) -> tuple[DLRM, ModelSpec]:
-    schema = load_schema(config.schema)
-    preset = get_preset(config.preset)
+def _model(preset_name: str, config: ModelBenchConfig, kind: str) -> tuple[DLRM, ModelSpec]:
+    schema = load_schema(PRESET_SCHEMAS[preset_name])
+    preset = get_preset(preset_name)
     sizes = tuple(schema.table_sizes)
     if kind == "robe":
-        emb = EmbeddingConfig.robe_for_compression(sizes, schema.dim, config.compression)
+        emb = EmbeddingConfig.robe_for_compression(sizes, preset.dim, config.compression)
     else:
-        emb = EmbeddingConfig("full", schema.dim, sizes)
-    model = DLRM(schema.num_dense, build_embeddings(emb), preset).to(device).eval()
+        emb = EmbeddingConfig("full", preset.dim, sizes)
+    model = DLRM(schema.num_dense, build_embeddings(emb), preset).eval()
     return model, ModelSpec(schema, preset, emb)
+
+
+def _plain_bytes(preset_name: str) -> int:
+    schema = load_schema(PRESET_SCHEMAS[preset_name])
+    return sum(schema.table_sizes) * get_preset(preset_name).dim * 4
+
+
+def _available_bytes() -> int:
+    import psutil
+
+    return int(psutil.virtual_memory().available)
+
+
+@dataclass
+class _Guard:
+    """A trained run's validation rows and eager fp32's scores on them."""
+
+    rows: Any  # model_export.accuracy.LabelledRows
+    reference: Any
+    source: str
+
+    @classmethod
+    def load(cls, model: DLRM, spec: ModelSpec, run: Path, limit: int) -> _Guard:
+        from model_export.accuracy import score_all, validation_rows
+        from model_export.artifact import read_metrics
+
+        rows, source = validation_rows(spec.schema, read_metrics(run), None, limit)
+        eager = _numpy(_scores(model))
+        return cls(rows, score_all(eager, rows), source)
+
+    def check(self, forward: Forward) -> dict[str, Any]:
+        from model_export.accuracy import guard, score_all
+
+        return guard(self.rows.labels, self.reference, score_all(_numpy(forward), self.rows))
+
+
+def _numpy(forward: Forward) -> Callable[..., Any]:
+    def score(dense: Any, values: Any, offsets: Any) -> Any:
+        with torch.inference_mode():
+            out = forward(
+                torch.from_numpy(dense), torch.from_numpy(values), torch.from_numpy(offsets)
+            )
+        return out.float().numpy() if isinstance(out, torch.Tensor) else out
+
+    return score
 
 
 def run(
     config: ModelBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
     device, host = machine.start(config.device)
-    schema = load_schema(config.schema)
+    cases: list[dict[str, Any]] = []
+    runs = dict(config.checkpoints)
+    for preset in config.presets:
+        for kind in config.embeddings:
+            base: dict[str, Any] = {"preset": preset, "schema": PRESET_SCHEMAS[preset]}
+            base["embedding"] = kind
+            base |= {"device": device.type, "batch": config.batch}
+            if kind == "full" and device.type == "cpu":
+                need, have = _plain_bytes(preset), _available_bytes()
+                if need > config.memory_fraction * have:
+                    case = base | {
+                        "skipped": f"plain tables need {need / 2**30:.1f} GiB; "
+                        f"{have / 2**30:.1f} GiB available here",
+                        "memory_needed_bytes": need,
+                    }
+                    cases.append(case)
+                    progress(case)
+                    continue
+            cases += _preset_cases(config, preset, kind, runs.get(preset), device, base, progress)
+    return {
+        "machine": host,
+        "config": {
+            k: [list(x) if isinstance(x, tuple) else x for x in v] if isinstance(v, tuple) else v
+            for k, v in vars(config).items()
+        },
+        "notes": [
+            f"ROBE at compression {config.compression:g} (or the trained run's); Zipf ids; "
+            "inference mode; auc_delta: validation AUC of the variant minus eager fp32's"
+        ],
+        "cases": cases,
+    }
+
+
+def _preset_cases(
+    config: ModelBenchConfig,
+    preset: str,
+    kind: str,
+    trained: Path | None,
+    device: torch.device,
+    base: dict[str, Any],
+    progress: Callable[[dict[str, Any]], None],
+) -> list[dict[str, Any]]:
+    from model_export.precision import PrecisionUnavailableError
+
+    guard: _Guard | None = None
+    if trained is not None and kind == "robe":
+        from robe.checkpoint import load_checkpoint
+
+        model, spec = load_checkpoint(trained)
+        if spec.preset.name != preset:
+            raise ValueError(f"{trained} is a {spec.preset.name} run, given for {preset}")
+        guard = _Guard.load(model, spec, trained, config.guard_rows)
+    else:
+        model, spec = _model(preset, config, kind)
+    schema = spec.schema
     gen = torch.Generator().manual_seed(config.seed)
     dense = torch.randn(config.batch, schema.num_dense, generator=gen).to(device)
     ids = make_ids("zipf", config.batch, tuple(schema.table_sizes), config.seed).to(device)
     values = ids.reshape(-1)
     offsets = torch.arange(values.numel() + 1, device=device)
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    cases: list[dict[str, Any]] = []
-    for kind in config.embeddings:
-        model, spec = _model(config, kind, device)
-        calls: dict[str, timing.Call] = {}
-        errors: dict[str, str] = {}
-        scratch = tempfile.TemporaryDirectory(prefix="robe-bench-")
-        for name in config.runtimes:
-            workdir = Path(scratch.name) / name
-            workdir.mkdir()
+    model = model.to(device).eval()
+    calls: dict[str, timing.Call] = {}
+    notes: dict[str, dict[str, Any]] = {}
+    scratch = tempfile.TemporaryDirectory(prefix="robe-bench-")
+    for name in config.runtimes:
+        for precision in config.precisions:
+            key = f"{name}:{precision}"
+            workdir = Path(scratch.name) / name / precision
+            workdir.mkdir(parents=True)
             try:
-                forward = RUNTIMES[name](model, spec, workdir)
+                forward = RUNTIMES[name](model, spec, workdir, precision)
                 with torch.inference_mode():
                     forward(dense, values, offsets)  # compiles, for runtimes that do
-            except Exception as exc:  # a runtime missing here is a result, not a crash
-                errors[name] = f"{type(exc).__name__}: {exc}"[:500]
+            except PrecisionUnavailableError as exc:
+                notes[key] = {"skipped": str(exc)}
                 continue
-            calls[name] = _timed_call(forward, dense, values, offsets)
-        timings = timing.round_robin(
-            calls, config.repeats, config.warmup, config.max_seconds_per_case, sync
-        )
-        for name in config.runtimes:
-            case: dict[str, Any] = {
-                "embedding": kind,
+            except Exception as exc:  # a runtime missing here is a result, not a crash
+                notes[key] = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+                continue
+            if guard is not None:
+                notes[key] = guard.check(forward) | {"guard_rows": len(guard.rows.labels)}
+            calls[key] = _timed_call(forward, dense, values, offsets)
+    timings = timing.round_robin(
+        calls, config.repeats, config.warmup, config.max_seconds_per_case, sync
+    )
+    cases = []
+    for name in config.runtimes:
+        for precision in config.precisions:
+            key = f"{name}:{precision}"
+            case = base | {
                 "runtime": name,
-                "device": device.type,
-                "schema": config.schema,
-                "preset": config.preset,
-                "batch": config.batch,
+                "precision": precision,
                 "embedding_bytes": model.embeddings.embedding_bytes,
+                "trained": str(trained) if guard is not None else None,
             }
-            if name in timings:
-                t = timings[name]
+            if key in timings:
+                t = timings[key]
                 case |= {
                     "rows_per_s": config.batch / t.median_s,
                     "median_s": t.median_s,
                     "median_cpu_s": t.median_cpu_s,
                     "repeats": t.repeats,
                 }
-            else:
-                case["error"] = errors[name]
+            case |= notes.get(key, {})
             cases.append(case)
             progress(case)
-        del model, calls
-        gc.collect()
-        scratch.cleanup()
-    return {
-        "machine": host,
-        "config": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(config).items()},
-        "notes": [f"ROBE at compression {config.compression:g}; Zipf ids; inference mode"],
-        "cases": cases,
-    }
+    del model, calls
+    gc.collect()
+    scratch.cleanup()
+    return cases
 
 
 def _timed_call(

@@ -313,8 +313,12 @@ def _check_relative(rel: str) -> None:
 
 
 def _format_files(entry: Mapping[str, Any]) -> list[str]:
-    """A format's files: the model, ONNX external data, a CUDA AOTInductor package."""
+    """A format's files: the model, ONNX external data, a CUDA AOTInductor package, and
+    its reduced-precision variants."""
     files = [str(entry["file"])]
+    for variant in (entry.get("precisions") or {}).values():
+        if isinstance(variant, dict) and isinstance(variant.get("file"), str):
+            files.append(variant["file"])
     if isinstance(entry.get("data_file"), str):
         files.append(entry["data_file"])
     cuda = entry.get("cuda")

@@ -125,12 +125,14 @@ _CRITEO_DENSE_SIDES: tuple[Side, ...] = (
 
 Transform = Literal["log1p", "standardize", "none"]
 TRANSFORMS: tuple[Transform, ...] = ("log1p", "standardize", "none")
+DEFAULT_BUCKETS = 10
 
 
 @dataclass(frozen=True)
 class DenseFeature:
     """A number. `transform` turns it into a model input; `standardize` needs `mean`/`std`
-    from the training split (robe.data.fit fills them in before training)."""
+    from the training split (robe.data.fit fills them in before training). The JSON
+    transform `bucketize` makes a bucketized SparseFeature instead (see from_dict)."""
 
     name: str
     side: Side
@@ -141,7 +143,10 @@ class DenseFeature:
 
     def __post_init__(self) -> None:
         if self.transform not in TRANSFORMS:
-            raise ValueError(f"dense feature {self.name!r}: transform must be one of {TRANSFORMS}")
+            raise ValueError(
+                f"dense feature {self.name!r}: transform must be one of "
+                f"{', '.join(TRANSFORMS)} or bucketize, got {self.transform!r}"
+            )
         if self.std is not None and not self.std > 0:
             raise ValueError(f"dense feature {self.name!r}: std must be positive")
 
@@ -300,6 +305,11 @@ class Schema:
         for f in self.sparse:
             if f.size <= 0:
                 raise ValueError(f"schema {self.name!r}: feature {f.name!r} has size {f.size}")
+        kinds = [f.bucketize for f in self.sparse]
+        if kinds != sorted(kinds):
+            raise ValueError(
+                f"schema {self.name!r}: bucketized features come after the other sparse ones"
+            )
         if self.source.format == "criteo" and any(f.separator or f.bucketize for f in self.sparse):
             raise ValueError(
                 f"schema {self.name!r}: multi-valued and bucketized features need a "
@@ -338,8 +348,9 @@ class Schema:
             "name": self.name,
             "dim": self.dim,
             "source": self.source.to_dict(),
-            "dense": [_dense_dict(f) for f in self.dense],
-            "sparse": [_sparse_dict(f) for f in self.sparse],
+            "dense": [_dense_dict(f) for f in self.dense]
+            + [_bucket_dict(f) for f in self.sparse if f.bucketize],
+            "sparse": [_sparse_dict(f) for f in self.sparse if not f.bucketize],
         }
 
     @classmethod
@@ -348,6 +359,10 @@ class Schema:
             # A schema without a source is a pre-source one: Criteo TSV with hex tokens.
             legacy = "source" not in raw
             source = CRITEO_SOURCE if legacy else Source.from_dict(raw["source"])
+            # A bucketized number is declared as a dense transform and embedded as a
+            # sparse feature: it joins the sparse features after the declared ones.
+            numbers = [d for d in raw["dense"] if d.get("transform") != "bucketize"]
+            buckets = [d for d in raw["dense"] if d.get("transform") == "bucketize"]
             dense = tuple(
                 DenseFeature(
                     str(d["name"]),
@@ -357,8 +372,14 @@ class Schema:
                     mean=_optional_float(d.get("mean")),
                     std=_optional_float(d.get("std")),
                 )
-                for d in raw["dense"]
+                for d in numbers
             )
+            for s in raw["sparse"]:
+                if "bucketize" in s or "boundaries" in s:
+                    raise ValueError(
+                        f"sparse feature {s.get('name')!r}: bucketize is a dense transform "
+                        '(in "dense": {"transform": "bucketize", "size": BUCKETS})'
+                    )
             sparse = tuple(
                 SparseFeature(
                     str(s["name"]),
@@ -368,12 +389,21 @@ class Schema:
                     hex=bool(s.get("hex", legacy or source.format == "criteo")),
                     separator=s.get("separator"),
                     max_values=int(s.get("max_values", 1)),
-                    bucketize=bool(s.get("bucketize", False)),
-                    boundaries=None
-                    if s.get("boundaries") is None
-                    else tuple(float(b) for b in s["boundaries"]),
                 )
                 for s in raw["sparse"]
+            ) + tuple(
+                SparseFeature(
+                    str(d["name"]),
+                    _side(d["side"]),
+                    int(d.get("size", DEFAULT_BUCKETS)),
+                    column=str(d.get("column", "")),
+                    hex=False,
+                    bucketize=True,
+                    boundaries=None
+                    if d.get("boundaries") is None
+                    else tuple(float(b) for b in d["boundaries"]),
+                )
+                for d in buckets
             )
             return cls(
                 name=str(raw["name"]),
@@ -406,10 +436,16 @@ def _sparse_dict(f: SparseFeature) -> dict[str, Any]:
     out["hex"] = f.hex
     if f.separator is not None:
         out.update(separator=f.separator, max_values=f.max_values)
-    if f.bucketize:
-        out["bucketize"] = True
-        if f.boundaries is not None:
-            out["boundaries"] = list(f.boundaries)
+    return out
+
+
+def _bucket_dict(f: SparseFeature) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": f.name, "side": f.side}
+    if f.column:
+        out["column"] = f.column
+    out.update(transform="bucketize", size=f.size)
+    if f.boundaries is not None:
+        out["boundaries"] = list(f.boundaries)
     return out
 
 

@@ -1,11 +1,12 @@
 """The composition root: `build_app(settings)`, the lifespan that owns the models, and the
 one place where exceptions become HTTP responses (`service.errors` gives each its code).
 
-The parts it composes: `service.state` (what runs, and how it starts and drains),
-`service.routes` (the endpoints), `service.middleware` (request metrics). The lifespan
-starts the service on enter and, on exit (after uvicorn's SIGTERM handling has stopped
-intake and let in-flight requests finish), turns `/readyz` to 503, lets every batcher
-run what is queued, and releases threads and runtimes.
+The parts it composes: `service.state` (what runs, and how it starts and stops),
+`service.routes` (the endpoints), `service.admin` (the model repository API, with an
+admin token), `service.middleware` (request metrics; `Connection: close` while
+draining). The lifespan starts the service on enter and, on exit (after
+`service.drain.DrainingServer` has drained, stopped intake and let in-flight requests
+finish), lets every batcher run what is queued, and releases threads and runtimes.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from service import openapi
+from service.admin import add_repository_routes
+from service.drain import is_draining
 from service.errors import HTTP_TYPES, InvalidInput, ModelLoadError, ServiceError, error_body
 from service.metrics import Metrics
 from service.middleware import RequestMetrics
@@ -56,16 +60,18 @@ def build_app(settings: Settings) -> FastAPI:
         description=(
             'Every error has the body `{"error": {"code", "type", "message"}}`: '
             "422 invalid input (the message names the field), 404 unknown model, 413 body "
-            "or rows over the limit, 503 queue full (with Retry-After) or not ready, "
-            "504 deadline exceeded."
+            "or rows over the limit, 503 queue full or predicted wait over the deadline "
+            "(both with Retry-After) or not ready, 504 deadline exceeded."
         ),
         lifespan=lifespan,
     )
     app.state.metrics = metrics
-    app.add_middleware(RequestMetrics, metrics=metrics)
+    app.add_middleware(RequestMetrics, metrics=metrics, draining=is_draining)
     _add_error_handlers(app)
     add_routes(app, settings)
     add_v2_routes(app, settings)
+    add_repository_routes(app, settings)
+    openapi.install(app, settings)
     return app
 
 

@@ -1,20 +1,31 @@
-"""Dynamic batching of rows, after Ray Serve's `_BatchQueue` (serve/batching.py).
+"""Dynamic batching of rows, after Ray Serve's `_BatchQueue` (serve/batching.py), made
+work-conserving and with admission by predicted wait.
 
 Each request is a `_Pending` holding its rows and an asyncio future. One loop per model
-takes requests off a queue into a batch that closes at `max_batch_rows` rows or
-`max_wait_s` after the first row was queued (`time.monotonic()`), drops requests whose
-future is already done (the client went away, or the deadline passed), runs the batch
-on the device's single inference thread, and splits the scores back by row counts.
-An exception from the model is set on every future of its batch. Unlike Ray, the
-queue is bounded in rows: `submit` raises QueueFull past `max_queue_rows`. Each request
-has a deadline (a loop timer sets DeadlineExceeded on its future). `close()` stops
-intake, finishes what is queued and returns.
+takes what is queued into a batch the moment the inference worker is free: an idle
+worker runs a lone request at once, and rows accumulate only while a batch runs (up to
+`max_batch_rows`; with `max_wait_s` > 0 a batch also waits that long after its first
+row for company, an option for devices where that is measured to help). The loop drops
+requests whose future is already done (the client went away, or the deadline passed)
+or that can no longer finish before their deadline, runs the batch on the device's
+single inference thread, and splits the scores back by row counts. An exception from
+the model is set on every future of its batch.
+
+Admission: `admit` predicts the request's wait (the rest of the running batch, the
+rows queued ahead, its own rows) from the model's measured scoring rate
+(`service.admission`) and refuses at once (Overloaded, with Retry-After) a request that
+could not finish within `admit_share` of its deadline (the rest absorbs the error of the
+prediction), before the request's rows are even built; the queue is also bounded in
+rows (QueueFull).
+Each admitted request has a deadline (a loop timer sets DeadlineExceeded on its
+future). `close()` stops intake, finishes what is queued and returns.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -23,7 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service.errors import DeadlineExceeded, NotReady, QueueFull
+from service.admission import ScoringRate
+from service.errors import DeadlineExceeded, NotReady, Overloaded, QueueFull
 from service.metrics import Metrics
 from service.rows import Dense, Keys
 from service.runtimes.base import Scores
@@ -33,6 +45,18 @@ log = logging.getLogger("robe.service")
 Infer = Callable[[Dense, Keys], Scores]
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A request admitted by `Batcher.admit`: its rows, times and predicted cost."""
+
+    rows: int
+    now: float
+    deadline: float
+    cost: float
+    tail: int
+    idle: bool  # admitted to an idle worker: runs whatever the estimate says
+
+
 @dataclass(eq=False)
 class _Pending:
     dense: Dense
@@ -40,6 +64,8 @@ class _Pending:
     future: asyncio.Future[Scores]
     enqueued: float
     deadline: float
+    cost: float  # predicted seconds this request adds to the queue's work
+    idle: bool = False  # admitted to an idle worker (see `admit`): never dropped as late
     timer: asyncio.TimerHandle | None = field(default=None, repr=False)
 
     @property
@@ -60,6 +86,8 @@ class Batcher:
         batching: bool = True,
         buckets: list[int] | None = None,
         metrics: Metrics | None = None,
+        rate: ScoringRate | None = None,
+        admit_share: float = 1.0,
     ) -> None:
         if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_s < 0:
             raise ValueError("max_batch_rows and max_queue_rows must be >= 1, max_wait_s >= 0")
@@ -72,8 +100,13 @@ class Batcher:
         self.batching = batching
         self.buckets = sorted(buckets) if buckets else None
         self.metrics = metrics
+        self.rate = rate if rate is not None else ScoringRate()
+        self.admit_share = admit_share  # of the deadline the predicted wait may fill
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
+        self._queued_seconds = 0.0  # sum of the queued requests' costs
+        self._tail_rows = 0  # rows of the last batch the queue would form
+        self._running_until = 0.0  # predicted end of the running batch (monotonic)
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -84,29 +117,72 @@ class Batcher:
         if self._task is None:
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.model)
 
-    def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
-        """Queue one request's rows; its future gets the scores (or an error)."""
+    def predicted_wait(self, rows: int) -> float:
+        """Seconds until a request of `rows` submitted now would have its scores."""
+        return self._predict(rows, time.monotonic())[0]
+
+    def _predict(self, rows: int, now: float) -> tuple[float, float, int]:
+        """(predicted wait, this request's cost, the queue's last batch with it)."""
+        tail = self._tail_rows
+        if self.batching and tail and tail + rows <= self.max_batch_rows:
+            cost = max(0.0, self.rate.seconds(tail + rows) - self.rate.seconds(tail))
+            tail += rows
+        else:
+            cost, tail = self.rate.seconds(rows), rows
+        running = max(0.0, self._running_until - now)
+        return running + self._queued_seconds + cost, cost, tail
+
+    def admit(self, rows: int, timeout_s: float) -> Admission:
+        """Refuse now (NotReady, QueueFull, Overloaded) a request of `rows` that could not
+        be scored before `timeout_s`, before its rows are built; else its admission, to
+        `enqueue` with no await in between (nothing else runs on the loop meanwhile)."""
         if self._closing or self._task is None:
             self._reject("draining")
             raise NotReady(f"model {self.model!r} is not accepting requests (draining)")
-        rows = int(keys.shape[0])
         if self._queued_rows + rows > self.max_queue_rows:
             self._reject("queue_full")
             raise QueueFull(
                 f"model {self.model!r}: queue full ({self._queued_rows} rows waiting, "
                 f"limit {self.max_queue_rows}); retry later"
             )
-        loop = asyncio.get_running_loop()
         now = time.monotonic()
+        wait, cost, tail = self._predict(rows, now)
+        if self.metrics is not None:
+            self.metrics.predicted_wait.labels(self.model).observe(wait)
+        # An idle worker takes any request: were the estimate too slow, refusing everything
+        # would keep it from ever measuring again.
+        idle = not self._queue and self._running_until == 0.0
+        if wait > timeout_s * self.admit_share and not idle:
+            self._reject("predicted_wait")
+            raise Overloaded(
+                f"model {self.model!r}: predicted wait {wait * 1000:.0f} ms "
+                f"({self._queued_rows} rows ahead) is over {self.admit_share:.0%} of the "
+                f"deadline of {timeout_s * 1000:.0f} ms; retry later",
+                retry_after_s=max(1, math.ceil(wait - timeout_s * self.admit_share)),
+            )
+        return Admission(rows, now, now + timeout_s, cost, tail, idle)
+
+    def enqueue(self, admission: Admission, dense: Dense, keys: Keys) -> asyncio.Future[Scores]:
+        """Queue an admitted request's rows; its future gets the scores (or an error)."""
+        if int(keys.shape[0]) != admission.rows:
+            raise ValueError(f"admitted {admission.rows} rows, given {keys.shape[0]}")
+        loop = asyncio.get_running_loop()
         future: asyncio.Future[Scores] = loop.create_future()
-        pending = _Pending(dense, keys, future, now, now + timeout_s)
-        pending.timer = loop.call_at(loop.time() + timeout_s, self._expire, pending)
+        a = admission
+        pending = _Pending(dense, keys, future, a.now, a.deadline, a.cost, a.idle)
+        pending.timer = loop.call_at(loop.time() + a.deadline - a.now, self._expire, pending)
         future.add_done_callback(lambda _f: pending.timer.cancel() if pending.timer else None)
         self._queue.append(pending)
-        self._queued_rows += rows
+        self._queued_rows += a.rows
+        self._queued_seconds += a.cost
+        self._tail_rows = a.tail
         self._set_queue_gauge()
         self._wakeup.set()
         return future
+
+    def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
+        """`admit` and `enqueue` in one step, for rows already built."""
+        return self.enqueue(self.admit(int(keys.shape[0]), timeout_s), dense, keys)
 
     def _expire(self, pending: _Pending) -> None:
         if not pending.future.done():
@@ -139,7 +215,7 @@ class Batcher:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            if self.batching:
+            if self.batching and self.max_wait_s > 0:
                 await self._wait_for_batch()
             batch = self._take()
             if batch:
@@ -158,22 +234,40 @@ class Batcher:
             except TimeoutError:
                 return
 
+    def _pop(self) -> _Pending:
+        head = self._queue.popleft()
+        self._queued_rows -= head.rows
+        self._queued_seconds -= head.cost
+        if not self._queue:  # start the accounting afresh (no drift from rounding)
+            self._queued_seconds, self._tail_rows = 0.0, 0
+        else:
+            self._tail_rows = min(self._tail_rows, self._queued_rows)
+        return head
+
     def _take(self) -> list[_Pending]:
-        """Requests for one batch, skipping the departed and the expired."""
+        """Requests for one batch, skipping the departed, the expired and the late."""
         batch: list[_Pending] = []
         rows = 0
+        now = time.monotonic()
         while self._queue:
             head = self._queue[0]
             if head.future.done():  # cancelled by a departed client, or expired
-                self._queue.popleft()
-                self._queued_rows -= head.rows
+                self._pop()
                 if head.future.cancelled():
                     self._reject("cancelled")
                 continue
             if batch and (rows + head.rows > self.max_batch_rows or not self.batching):
                 break
-            self._queue.popleft()
-            self._queued_rows -= head.rows
+            self._pop()
+            if not head.idle and now + self.rate.seconds(rows + head.rows) > head.deadline:
+                # it could not finish in time: drop it before it costs a batch any work
+                self._reject("late")
+                head.future.set_exception(
+                    DeadlineExceeded(
+                        f"model {self.model!r}: request can no longer make its deadline"
+                    )
+                )
+                continue
             batch.append(head)
             rows += head.rows
         self._set_queue_gauge()
@@ -183,6 +277,7 @@ class Batcher:
         start = time.monotonic()
         counts = [p.rows for p in batch]
         total = sum(counts)
+        self._running_until = start + self.rate.seconds(total)
         if self.metrics is not None:
             m = self.metrics
             stage = m.stage_duration.labels(self.model, "queue")
@@ -201,6 +296,8 @@ class Batcher:
             return
         finally:
             self.batches += 1
+            self._running_until = 0.0
+        self.rate.observe(total, time.monotonic() - start)
         if scores.shape[0] < total:
             err = RuntimeError(f"model returned {scores.shape[0]} scores for {total} rows")
             for p in batch:

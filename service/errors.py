@@ -14,9 +14,16 @@ carry the body its clients read: {"error": "inputs[0].C3: ..."}.
 |                    |      |                    | NaN/inf, bad k, unknown/duplicate candidate  |
 | ModelNotFound      | 404  | model_not_found    | `model` names no loaded model              |
 | PayloadTooLarge    | 413  | payload_too_large  | body bytes or rows over the limit          |
+| ArtifactRefused    | 400  | artifact_refused   | a model load given a damaged or unusable   |
+|                    |      |                    | artifact (the old model keeps serving)     |
+| Unauthorized       | 401  | unauthorized       | admin endpoint without a Bearer token      |
+| Forbidden          | 403  | forbidden          | admin endpoint with the wrong token        |
 | QueueFull          | 503  | queue_full         | queue over its row limit (Retry-After)     |
+| Overloaded         | 503  | overloaded         | predicted wait over the request's deadline |
+|                    |      |                    | (Retry-After from the prediction)          |
 | NotReady           | 503  | not_ready          | starting or draining                       |
-| DeadlineExceeded   | 504  | deadline_exceeded  | the request outwaited its deadline         |
+| DeadlineExceeded   | 504  | deadline_exceeded  | the request outwaited its deadline, or can |
+|                    |      |                    | no longer make it (dropped before scoring) |
 | ServiceError       | 500  | internal           | a bug (never expected)                     |
 """
 
@@ -52,20 +59,43 @@ class PayloadTooLarge(ServiceError):
     type = "payload_too_large"
 
 
-class QueueFull(ServiceError):
+class RetryLater(ServiceError):
+    """A 503 that tells the client when to come back (Retry-After, whole seconds)."""
+
     status = 503
-    type = "queue_full"
 
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
 
-class NotReady(ServiceError):
-    status = 503
-    type = "not_ready"
+class QueueFull(RetryLater):
+    type = "queue_full"
+
+
+class Overloaded(RetryLater):
+    type = "overloaded"
+
+
+class ArtifactRefused(ServiceError):
+    status = 400
+    type = "artifact_refused"
+
+
+class Unauthorized(ServiceError):
+    status = 401
+    type = "unauthorized"
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, headers={"Retry-After": "1"})
+        super().__init__(message, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(ServiceError):
+    status = 403
+    type = "forbidden"
+
+
+class NotReady(RetryLater):
+    type = "not_ready"
 
 
 class DeadlineExceeded(ServiceError):

@@ -14,44 +14,55 @@ from typing import Any, get_args
 from robe.errors import RobeError
 from service.settings import Settings
 
-# flag -> (Settings field, argparse keyword arguments)
-FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--model": (
-        "models",
+# The flags whose form is not the one derived from their field (see `flags`).
+_SPECIAL: dict[str, tuple[str, dict[str, Any]]] = {
+    "models": (
+        "--model",
         {
             "action": "append",
             "metavar": "[NAME=]ARTIFACT",
             "help": "model to serve (repeatable); the first is the default",
         },
     ),
-    "--backend": ("backend", {}),
-    "--device": ("device", {"help": "auto (cuda when present, else cpu), cpu or cuda"}),
-    "--host": ("host", {}),
-    "--port": ("port", {"type": int}),
-    "--batching": (
-        "batching",
+    "admin_token": (
+        "--admin-token",
         {
-            "action": argparse.BooleanOptionalAction,
-            "help": "coalesce requests into row batches (default on)",
+            "metavar": "TOKEN",
+            "help": "enables the model repository API (POST /v2/repository/...) for "
+            "'Authorization: Bearer TOKEN'; off when unset [env ROBE_ADMIN_TOKEN]",
         },
     ),
-    "--max-batch-rows": ("max_batch_rows", {"type": int}),
-    "--max-wait-ms": ("max_wait_ms", {"type": float}),
-    "--max-queue-rows": ("max_queue_rows", {"type": int}),
-    "--request-timeout-s": ("request_timeout_s", {"type": float}),
-    "--max-request-rows": ("max_request_rows", {"type": int}),
-    "--max-body-bytes": ("max_body_bytes", {"type": int}),
-    "--max-k": ("max_k", {"type": int}),
-    "--warmup": ("warmup", {"action": argparse.BooleanOptionalAction}),
-    "--threads": ("threads", {"type": int}),
-    "--floor-endpoint": ("floor_endpoint", {"action": argparse.BooleanOptionalAction}),
-    "--log-level": ("log_level", {}),
 }
+
+
+def flags() -> dict[str, tuple[str, dict[str, Any]]]:
+    """flag -> (Settings field, argparse keyword arguments), one per field, in field order.
+
+    `max_batch_rows` is `--max-batch-rows`; a bool is `--x/--no-x`; an int or a float is
+    parsed as one; anything else (strings, choices) is passed as text for Settings to
+    validate, so a bad value gets the same one-line error from a flag or from ROBE_*.
+    """
+    out: dict[str, tuple[str, dict[str, Any]]] = {}
+    for field, info in Settings.model_fields.items():
+        if field in _SPECIAL:
+            flag, kwargs = _SPECIAL[field]
+        elif info.annotation is bool:
+            flag, kwargs = _flag(field), {"action": argparse.BooleanOptionalAction}
+        elif info.annotation in (int, float):
+            flag, kwargs = _flag(field), {"type": info.annotation}
+        else:
+            flag, kwargs = _flag(field), {}
+        out[flag] = (field, kwargs)
+    return out
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Mount every flag on `parser`; an absent flag is None (the environment decides)."""
-    for flag, (field, kwargs) in FLAGS.items():
+    for flag, (field, kwargs) in flags().items():
         kwargs = dict(kwargs)
         kwargs.setdefault("help", _help(field))
         parser.add_argument(flag, dest=field, default=None, **kwargs)
@@ -70,7 +81,7 @@ def settings_from_flags(values: Mapping[str, Any]) -> Settings:
     """Settings from the environment, overridden by the flags given (not None) in `values`."""
     from pydantic import ValidationError
 
-    given = {field: values[field] for field, _ in FLAGS.values() if values.get(field) is not None}
+    given = {field: values[field] for field, _ in flags().values() if values.get(field) is not None}
     try:
         return Settings(**given)
     except ValidationError as exc:

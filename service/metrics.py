@@ -31,6 +31,7 @@ LATENCY_BUCKETS = (
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 REQUEST_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
 STAGES = ("parse", "queue", "inference", "postprocess")
+REJECT_REASONS = ("queue_full", "predicted_wait", "deadline", "late", "cancelled", "draining")
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
 
@@ -81,8 +82,23 @@ class Metrics:
         )
         self.rejected = Counter(
             "robe_rejected_requests_total",
-            "Requests refused or dropped: queue_full, deadline, cancelled, draining",
+            "Requests refused or dropped: queue_full, predicted_wait (refused at admission), "
+            "deadline (expired while queued), late (dropped before scoring: could no longer "
+            "make its deadline), cancelled (client gone), draining",
             ["model", "reason"],
+            registry=r,
+        )
+        self.predicted_wait = Histogram(
+            "robe_predicted_wait_seconds",
+            "Predicted wait of a request at admission (running batch, rows ahead, own rows)",
+            ["model"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.model_loads = Counter(
+            "robe_model_loads_total",
+            "Model loads through the repository API (and at startup): success or failure",
+            ["model", "result"],
             registry=r,
         )
         self.rows_scored = Counter(
@@ -93,8 +109,8 @@ class Metrics:
         )
         self.model_info = Gauge(
             "robe_model_info",
-            "Loaded model (value 1): version, runtime, device, embedding",
-            ["model", "version", "backend", "device", "embedding"],
+            "Loaded model (value 1): version, runtime, device, embedding, precision",
+            ["model", "version", "backend", "device", "embedding", "precision"],
             registry=r,
         )
         self.embedding_bytes = Gauge(

@@ -1,4 +1,6 @@
-"""Counting every request and timing the scoring ones, labelled by model and endpoint."""
+"""The one per-request middleware: it counts every request and times the scoring ones,
+labelled by model and endpoint, and while the service drains (SIGTERM) it answers every
+response with `Connection: close`, so that clients move to other replicas."""
 
 from __future__ import annotations
 
@@ -21,11 +23,18 @@ ENDPOINTS = (
 
 
 class RequestMetrics:
-    """Pure ASGI middleware: robe_requests_total and robe_request_duration_seconds."""
+    """Pure ASGI middleware: robe_requests_total, robe_request_duration_seconds, and
+    `Connection: close` while `draining(app)` says so."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], metrics: Metrics) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        metrics: Metrics,
+        draining: Callable[[Any], bool] = lambda app: False,
+    ) -> None:
         self.app = app
         self.metrics = metrics
+        self.draining = draining
 
     async def __call__(
         self,
@@ -43,6 +52,9 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = int(message["status"])
+                if self.draining(scope["app"]):
+                    headers = [h for h in message.get("headers", []) if h[0] != b"connection"]
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
         try:

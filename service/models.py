@@ -14,7 +14,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from robe.errors import RobeError
 from robe.schema import Schema
@@ -22,6 +22,9 @@ from service.catalog import Catalog
 from service.errors import ModelLoadError
 from service.rows import FeatureLayout
 from service.runtimes.base import Runtime
+
+if TYPE_CHECKING:
+    from model_export.manifest import Manifest
 
 log = logging.getLogger("robe.service")
 
@@ -39,6 +42,7 @@ class ServedModel:
     embedding: str
     embedding_bytes: int
     full_equivalent_bytes: int
+    precision: str = "fp32"
 
     @property
     def schema(self) -> Schema:
@@ -49,24 +53,56 @@ class ServedModel:
         return self.full_equivalent_bytes / max(self.embedding_bytes, 1)
 
 
-def load_model(name: str, path_str: str, backend: str, device: str, threads: int) -> ServedModel:
+def check_model(name: str, path_str: str) -> None:
+    """Refuse (ModelLoadError) a path that is no model, or an artifact whose manifest or
+    checksums are wrong, without loading it (`robe serve` runs this before binding)."""
+    path = _model_path(name, path_str)
+    if (path / "manifest.json").is_file():
+        _manifest(path)
+
+
+def load_model(
+    name: str,
+    path_str: str,
+    backend: str,
+    device: str,
+    threads: int,
+    precision: str = "auto",
+) -> ServedModel:
+    path = _model_path(name, path_str)
+    if (path / "manifest.json").is_file():
+        return _load_artifact(name, path, backend, device, threads, precision)
+    if precision not in ("auto", "fp32"):
+        raise ModelLoadError(f"{path}: a training run is served in fp32 only, not {precision}")
+    return _load_checkpoint(name, path, backend, device, threads)
+
+
+def _model_path(name: str, path_str: str) -> Path:
     path = Path(path_str)
     if not path.exists():
         raise ModelLoadError(f"model {name or path_str!r}: {path} does not exist")
     if (path / "manifest.json").is_file():
-        return _load_artifact(name, path, backend, device, threads)
+        return path
     if (path / "checkpoint").is_dir() or (path / "config.json").is_file():
-        return _load_checkpoint(name, path, backend, device, threads)
+        return path
     raise ModelLoadError(f"{path}: neither an artifact (manifest.json) nor a training run")
 
 
-def _load_artifact(name: str, path: Path, backend: str, device: str, threads: int) -> ServedModel:
+def _manifest(path: Path) -> Manifest:
     from model_export.manifest import load_manifest
 
     try:
-        manifest = load_manifest(path)
+        return load_manifest(path)
     except RobeError as exc:
         raise ModelLoadError(str(exc)) from exc
+
+
+def _load_artifact(
+    name: str, path: Path, backend: str, device: str, threads: int, asked: str
+) -> ServedModel:
+    from model_export.precision import choose_precision, variant_entry
+
+    manifest = _manifest(path)
     layout = FeatureLayout.of(manifest.schema)
     if backend == "eager":
         raise ModelLoadError(f"{path}: the eager backend serves training runs, not artifacts")
@@ -80,9 +116,13 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
             present = ", ".join(sorted(manifest.formats)) or "none"
             raise ModelLoadError(f"{path}: no {fmt!r} format in the artifact (present: {present})")
         try:
-            runtime = _make_runtime(
-                fmt, manifest.file_path(fmt), device, threads, manifest.formats[fmt]
-            )
+            precision, why = choose_precision(fmt, manifest.formats[fmt], manifest.verify, asked)
+        except RobeError as exc:
+            raise ModelLoadError(f"{path}: {exc}") from exc
+        entry = variant_entry(manifest.formats[fmt], precision)
+        try:
+            runtime = _make_runtime(fmt, path / entry["file"], device, threads, entry)
+            log.info("model %s: %s at %s", name or path, fmt, why)
             break
         except ModelLoadError as exc:
             from service.runtimes.aoti import IncompatiblePackageError
@@ -106,6 +146,7 @@ def _load_artifact(name: str, path: Path, backend: str, device: str, threads: in
         embedding=manifest.embedding_kind,
         embedding_bytes=manifest.embedding_bytes,
         full_equivalent_bytes=manifest.full_equivalent_bytes,
+        precision=precision,
     )
 
 

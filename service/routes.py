@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel
 
 from service.batcher import Batcher
@@ -27,20 +27,18 @@ from service.schemas import (
     RecommendResponse,
     ScoreRequest,
     ScoreResponse,
+    error_responses,
 )
 from service.settings import Settings
 from service.state import ServiceState
 
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse, "description": desc}
-    for code, desc in [
-        (404, "unknown model"),
-        (413, "body or rows over the limit"),
-        (422, "invalid input; the message names the field"),
-        (503, "queue full (Retry-After) or not ready"),
-        (504, "deadline exceeded"),
-    ]
-}
+ERROR_RESPONSES = error_responses(
+    (404, "unknown model"),
+    (413, "body or rows over the limit"),
+    (422, "invalid input; the message names the field"),
+    (503, "queue full or predicted wait too long (Retry-After), or not ready"),
+    (504, "deadline exceeded (or can no longer be met)"),
+)
 
 
 def _state(request: Request) -> ServiceState:
@@ -116,16 +114,20 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
                 )
             excluded = catalog.resolve([str(i) for i in req.exclude], "exclude")
             index = index[~np.isin(index, excluded)]
-            if index.size == 0:
-                raise InvalidInput("exclude: every candidate item is excluded; nothing to rank")
+            if index.size == 0:  # a valid request with nothing left to rank: no items
+                return JSONResponse(
+                    {"model": model.name, "model_version": model.version, "items": [], "scored": 0}
+                )
         user_dense, user_keys = model.layout.encode(req.user, ("user", "context"), "user")
+        # refused before its rows are built: a refusal under overload costs little
+        admission = batcher.admit(len(index), req.timeout_s(settings.request_timeout_s))
         dense, keys = model.layout.recommend_rows(
             user_dense, user_keys, catalog.dense[index], catalog.keys[index]
         )
         m = state.metrics
         t1 = time.perf_counter()
         m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
-        future = batcher.submit(dense, keys, settings.request_timeout_s)
+        future = batcher.enqueue(admission, dense, keys)
         scores = await await_scores(request, future)
         if scores is None:
             return Response(status_code=499)
@@ -157,7 +159,7 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
         t1 = time.perf_counter()
         m.stage_duration.labels(model.name, "parse").observe(t1 - t0)
         scores = await await_scores(
-            request, batcher.submit(dense, keys, settings.request_timeout_s)
+            request, batcher.submit(dense, keys, req.timeout_s(settings.request_timeout_s))
         )
         if scores is None:
             return Response(status_code=499)
@@ -179,11 +181,18 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
     )
     async def readyz(request: Request) -> dict[str, Any]:
         state = _state(request)
-        if not state.ready:
-            raise NotReady("draining" if state.draining else "starting")
+        if state.draining:
+            raise NotReady("draining")
+        if not state.ready or not state.models:
+            raise NotReady("starting" if not state.ready else "no model loaded")
         return {"status": "ready", "models": sorted(state.models)}
 
-    @app.get("/metrics", summary="Prometheus metrics")
+    @app.get(
+        "/metrics",
+        summary="Prometheus metrics",
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics_endpoint(request: Request) -> Response:
         return Response(_state(request).metrics.exposition(), media_type=CONTENT_TYPE)
 

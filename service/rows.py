@@ -134,9 +134,13 @@ class FeatureLayout:
             raw[self.bucket_index[t]] = _dense_value(value, f"{where}.{name}")
             return
         if isinstance(value, float):
-            raise InvalidInput(
-                f"{where}.{name}: a sparse feature must be a string or an integer, got {value!r}"
-            )
+            # JSON does not tell 3 from 3.0 (JSON Schema calls both integers): take whole floats
+            if not value.is_integer():
+                raise InvalidInput(
+                    f"{where}.{name}: a sparse feature must be a string or an integer, "
+                    f"got {value!r}"
+                )
+            value = int(value)
         try:
             values = cells.sparse_keys(value, feature)
         except ValueError as exc:

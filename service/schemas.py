@@ -6,18 +6,37 @@ model's schema in `service.rows`, which names the offending field in its message
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+)
 
 # A feature value as JSON gives it (an array for a multi-valued feature); bools are
 # refused later with a clear message.
 FeatureValue = (
     StrictInt | StrictFloat | StrictStr | StrictBool | list[StrictInt | StrictStr | None] | None
 )
-# An item id: a string, or an integer standing for its decimal text (196 is "196").
-ItemId = StrictStr | StrictInt
+# An item id: a non-empty string, or an integer standing for its decimal text (196 is "196").
+ItemId = Annotated[StrictStr, Field(min_length=1)] | StrictInt
 Features = dict[str, FeatureValue]
+
+
+def _whole(value: object) -> object:
+    """JSON does not tell 10 from 10.0 (JSON Schema calls both integers): take both."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
 
 
 class ModelRequest(BaseModel):
@@ -26,6 +45,13 @@ class ModelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr | None = Field(None, description="model name; the default model when absent")
+    timeout_ms: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)] | None = Field(
+        None, description="this request's deadline in ms (capped by the server's limit)"
+    )
+
+    def timeout_s(self, limit_s: float) -> float:
+        """The request's deadline in seconds: its own, but never over the server's."""
+        return limit_s if self.timeout_ms is None else min(self.timeout_ms / 1000, limit_s)
 
 
 class RecommendRequest(ModelRequest):
@@ -40,7 +66,7 @@ class RecommendRequest(ModelRequest):
     exclude: list[ItemId] | None = Field(
         None, description="item ids never returned (say, the items the user has seen)"
     )
-    k: StrictInt = Field(10, description="how many items to return, 1..max_k")
+    k: WholeNumber = Field(10, description="how many items to return, 1..max_k")
 
 
 class ScoredItem(BaseModel):
@@ -94,3 +120,8 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+def error_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses` for error codes: each the one error body, with its meaning."""
+    return {code: {"model": ErrorResponse, "description": desc} for code, desc in codes}

@@ -14,9 +14,17 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from service.app import build_app
+    from service.drain import DrainingServer, mark_draining
+    from service.errors import ModelLoadError
+    from service.models import check_model
 
     if not settings.models:
         raise RobeError("give at least one --model ARTIFACT (or set ROBE_MODELS)")
+    for name, path in settings.model_paths():  # a damaged artifact: one line, no port bound
+        try:
+            check_model(name, path)
+        except ModelLoadError as exc:
+            raise RobeError(str(exc)) from None
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -31,7 +39,7 @@ def serve(settings: Settings) -> int:
         access_log=False,
         timeout_graceful_shutdown=30,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, settings.drain_s, on_drain=lambda: mark_draining(app))
     # uvicorn exits with code 3 when the lifespan startup fails; say why in one line
     with contextlib.suppress(SystemExit):
         server.run()

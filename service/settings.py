@@ -7,12 +7,14 @@ set the same field (flags win). Nothing below reads an argparse namespace.
 from __future__ import annotations
 
 import os
+import re
 from typing import Literal, get_args
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Backend = Literal["auto", "onnx", "torchscript", "aoti", "eager"]
+Precision = Literal["auto", "fp32", "bf16", "fp16", "int8"]  # model_export.precision
 # The runtimes a model can be served by: every backend but "auto" (the one list of them).
 BACKENDS: tuple[str, ...] = get_args(Backend)[1:]
 Device = Literal["auto", "cpu", "cuda"]
@@ -29,16 +31,33 @@ class Settings(BaseSettings):
         default="auto", description="runtime: auto picks onnx, torchscript, aoti, eager"
     )
     device: Device = Field(default="auto", description="auto = cuda when present, else cpu")
+    precision: Precision = Field(
+        default="auto",
+        description="auto = the fastest variant whose accuracy guard passed (else fp32)",
+    )
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     batching: bool = Field(default=True, description="coalesce requests into row batches")
     max_batch_rows: int = Field(default=256, ge=1, description="a batch closes at this many rows")
     max_wait_ms: float = Field(
-        default=2.0, ge=0, description="... or this long after its first row"
+        default=0.0,
+        ge=0,
+        description="... or this long after its first row (0: an idle worker runs a request "
+        "at once, rows gather only while a batch runs; raise it only where measured to help)",
     )
     max_queue_rows: int = Field(default=65536, ge=1, description="rows queued per model before 503")
     request_timeout_s: float = Field(
-        default=2.0, gt=0, description="per-request deadline (504 past it)"
+        default=2.0,
+        gt=0,
+        description="per-request deadline (504 past it; 503 at once when the predicted wait "
+        "is longer); a body's timeout_ms may only shorten it",
+    )
+    admit_share: float = Field(
+        default=0.7,
+        gt=0,
+        le=1,
+        description="admit a request only if its predicted wait fills at most this share of "
+        "its deadline (the rest absorbs error in the prediction); else 503 at once",
     )
     max_request_rows: int = Field(
         default=4096, ge=1, description="rows one request may score (413)"
@@ -55,6 +74,18 @@ class Settings(BaseSettings):
     )
     floor_endpoint: bool = Field(
         default=False, description="expose POST /bench/floor (benchmarks only)"
+    )
+    drain_s: float = Field(
+        default=5.0,
+        ge=0,
+        description="on SIGTERM: /readyz turns 503 and responses close their connections "
+        "for this long, while requests are still served; then intake stops, admitted "
+        "requests finish and the process exits 0",
+    )
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="enables the model repository API (POST /v2/repository/...) for "
+        "'Authorization: Bearer TOKEN'; off when unset",
     )
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -92,9 +123,18 @@ def split_model_arg(entry: str) -> tuple[str, str]:
         name, path = entry.split("=", 1)
         if not name or not path:
             raise ValueError(f"model {entry!r}: use NAME=ARTIFACT")
-        if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
-            raise ValueError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
+        check_model_name(name)
         return name, path
     if not entry:
         raise ValueError("empty model path")
     return "", entry
+
+
+MODEL_NAME = r"^[A-Za-z0-9._-]+$"
+
+
+def check_model_name(name: str) -> str:
+    """A model name: ASCII letters, digits, '-', '_' or '.' (ValueError otherwise)."""
+    if not re.fullmatch(MODEL_NAME, name):
+        raise ValueError(f"model name {name!r}: use letters, digits, '-', '_' or '.'")
+    return name

@@ -62,19 +62,36 @@ def lookup_table(result: dict[str, Any]) -> str:
 
 
 def model_table(result: dict[str, Any]) -> str:
-    head = ["device", "runtime", "embedding", "embedding bytes", "rows/s", "robe / full"]
+    """One row per preset, runtime, precision and embedding; ratios within the same run:
+    against fp32 of the same runtime, and ROBE against plain tables at the same precision."""
+    head = ["preset", "device", "runtime", "precision", "embedding", "embedding bytes"]
+    head += ["rows/s", "vs fp32", "robe / full", "auc_delta"]
     lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
-    rates = {
-        (c["device"], c["runtime"], c["embedding"]): c.get("rows_per_s") for c in result["cases"]
-    }
+
+    def key(c: dict[str, Any], **changes: str) -> tuple[Any, ...]:
+        c = c | changes
+        fields = ("preset", "device", "runtime", "precision", "embedding")
+        return tuple(c.get(f, "fp32" if f == "precision" else None) for f in fields)
+
+    rates = {key(c): c.get("rows_per_s") for c in result["cases"]}
     for c in result["cases"]:
         rate = c.get("rows_per_s")
-        full = rates.get((c["device"], c["runtime"], "full"))
+        full = rates.get(key(c, embedding="full"))
+        fp32 = rates.get(key(c, precision="fp32"))
         rel = f"{rate / full:.2f}x" if c["embedding"] == "robe" and rate and full else ""
-        shown = _rate(rate) if rate else f"error: {c.get('error', '?')[:60]}"
+        vs = f"{rate / fp32:.2f}x" if c.get("precision", "fp32") != "fp32" and rate and fp32 else ""
+        if rate:
+            shown = _rate(rate)
+        elif "skipped" in c:
+            shown = f"skipped: {c['skipped'][:70]}"
+        else:
+            shown = f"error: {c.get('error', '?')[:60]}"
+        size = f"{c['embedding_bytes'] / 1e6:.1f} MB" if "embedding_bytes" in c else ""
+        delta = f"{c['auc_delta']:+.5f}" if c.get("auc_delta") is not None else ""
         lines.append(
-            f"| {c['device']} | {c['runtime']} | {c['embedding']} | "
-            f"{c['embedding_bytes'] / 1e6:.1f} MB | {shown} | {rel} |"
+            f"| {c.get('preset', '')} | {c['device']} | {c.get('runtime', '')} | "
+            f"{c.get('precision', 'fp32')} | {c['embedding']} | {size} | {shown} | {vs} | "
+            f"{rel} | {delta} |"
         )
     return "\n".join(lines)
 
@@ -84,7 +101,7 @@ def render(result: dict[str, Any]) -> str:
     if result.get("benchmark") == "accuracy":
         return accuracy_table(result)
     machine = result.get("machine", {}).get("description", "unknown machine")
-    is_model = bool(result["cases"]) and "runtime" in result["cases"][0]
+    is_model = bool(result["cases"]) and "embedding" in result["cases"][0]
     table = model_table(result) if is_model else lookup_table(result)
     extra = ""
     if not is_model:

@@ -91,6 +91,26 @@ def register(sub: Any) -> None:
         help="of eager,compiled,onnx,torchscript,aoti (default: all)",
     )
     model.add_argument("--repeats", type=int, default=10)
+    model.add_argument(
+        "--presets", type=_csv(), default=("kaggle",), help="of kaggle,terabyte (default kaggle)"
+    )
+    model.add_argument(
+        "--precisions",
+        type=_csv(),
+        default=("fp32",),
+        help="of fp32,bf16,fp16,int8 (default fp32); one a runtime lacks is a skipped case",
+    )
+    model.add_argument(
+        "--checkpoint",
+        action="append",
+        default=[],
+        metavar="PRESET=RUN",
+        help="a trained ROBE run for a preset: benchmarked in its place, and its validation "
+        "rows give every variant's auc_delta (repeatable)",
+    )
+    model.add_argument(
+        "--guard-rows", type=int, default=100_000, help="validation rows scored per variant"
+    )
     model.set_defaults(handler=run_model)
 
     table = bench_sub.add_parser("table", help="print a result JSON as a markdown table")
@@ -143,17 +163,40 @@ def _write(path: Path, result: dict[str, Any]) -> None:
 
 
 def run_lookup(args: argparse.Namespace) -> int:
+    from robe.bench.omp import wait_passively
+
+    omp = wait_passively()  # before lookup.py imports torch
     from robe.bench.lookup import LookupBenchConfig, run
 
     config = _config(LookupBenchConfig, args, plain_budget_bytes=int(args.plain_budget_gb * 2**30))
-    _write(args.out, run(config, _progress))
+    result = run(config, _progress)
+    result["machine"]["omp"] = omp
+    _write(args.out, result)
     return 0
 
 
+def _named_paths(pairs: list[str], flag: str) -> tuple[tuple[str, Path], ...]:
+    out = []
+    for pair in pairs:
+        name, sep, path = pair.partition("=")
+        if not sep or not name or not path:
+            raise ValueError(f"{flag} {pair!r}: expected NAME=PATH")
+        out.append((name, Path(path)))
+    return tuple(out)
+
+
 def run_model(args: argparse.Namespace) -> int:
+    from robe.bench.omp import wait_passively
+
+    omp = wait_passively()  # before model_export.bench imports torch
     from model_export.bench import ModelBenchConfig, run
 
-    _write(args.out, run(_config(ModelBenchConfig, args), _progress))
+    config = _config(
+        ModelBenchConfig, args, checkpoints=_named_paths(args.checkpoint, "--checkpoint")
+    )
+    result = run(config, _progress)
+    result["machine"]["omp"] = omp
+    _write(args.out, result)
     return 0
 
 

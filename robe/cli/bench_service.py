@@ -39,7 +39,7 @@ def register(bench_sub: Any) -> None:
     )
     service.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     service.add_argument("--max-batch-rows", type=int, default=256)
-    service.add_argument("--max-wait-ms", type=float, default=2.0)
+    service.add_argument("--max-wait-ms", type=float, default=0.0)
     service.add_argument(
         "--readme",
         type=Path,

@@ -30,6 +30,18 @@ def register(sub: Any) -> None:
         help="score the same rows through eager and every format; fail on a mismatch",
     )
     parser.add_argument(
+        "--precision",
+        default="fp32",
+        help="comma-separated precisions to carry: fp32 (always), int8 (ONNX, by ONNX "
+        "Runtime's dynamic quantization), bf16 (recorded as unavailable where a format lacks it)",
+    )
+    parser.add_argument(
+        "--verify-data",
+        type=Path,
+        default=None,
+        help="labelled rows for --verify's accuracy guard (default: the run's validation split)",
+    )
+    parser.add_argument(
         "--verify-rows",
         type=int,
         default=10_000,
@@ -50,14 +62,19 @@ def register(sub: Any) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from model_export.artifact import ExportRequest, export_artifact, parse_formats
+    from model_export.precision import FP32, parse_precisions
     from model_export.verify import MIN_ROWS, VerifySettings
 
+    if args.verify_data is not None and not args.verify:
+        raise ValueError("--verify-data is read by --verify: add --verify")
     if args.verify_rows < MIN_ROWS:
         raise ValueError(f"--verify-rows {args.verify_rows} is below the minimum {MIN_ROWS}")
     request = ExportRequest(
         checkpoint=args.checkpoint,
         out=args.out,
         formats=parse_formats(args.formats),
+        precisions=tuple(dict.fromkeys((FP32, *parse_precisions(args.precision)))),
+        verify_data=args.verify_data,
         verify=VerifySettings(rows=args.verify_rows) if args.verify else None,
         catalog=args.catalog,
         name=args.name,

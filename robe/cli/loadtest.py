@@ -46,8 +46,30 @@ def register(sub: Any) -> None:
         "measured too); repeat to compare models, swept side by side taking turns",
     )
     p.add_argument("--model", help="with --url: the model to load (default: the server's default)")
-    p.add_argument("--rates", type=_rates, required=True, help="requests/s, e.g. 50,100,200")
-    p.add_argument("--duration", type=float, required=True, help="seconds per rate and model")
+    p.add_argument("--rates", type=_rates, help="requests/s, e.g. 50,100,200 (the sweep)")
+    p.add_argument("--duration", type=float, help="seconds per rate and model (default 20)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--overload",
+        type=_rates,
+        metavar="MULTIPLES",
+        help="instead of a sweep: measure capacity (closed loop), then open loops at these "
+        "multiples of it, e.g. 2,4,16, with whole-catalog /recommend requests; goodput, "
+        "shed fraction, accepted latency -> OUT/overload.{json,md}",
+    )
+    mode.add_argument(
+        "--soak",
+        type=float,
+        metavar="MINUTES",
+        help="instead of a sweep: an open loop at 70%% of the measured capacity for MINUTES; "
+        "RSS growth, errors, p99 drift -> OUT/soak.{json,md}",
+    )
+    p.add_argument(
+        "--deadline-ms",
+        type=float,
+        default=2000.0,
+        help="with --overload: each request's timeout_ms",
+    )
     p.add_argument(
         "--rounds",
         type=int,
@@ -95,6 +117,12 @@ def run_loadtest(args: argparse.Namespace) -> int:
     from service.settings import split_model_arg
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.overload or args.soak:
+        from loadtest.stress import run_stress
+
+        return run_stress(args)
+    if args.rates is None or args.duration is None:
+        raise RobeError("give --rates and --duration (or --overload / --soak)")
     for path in (args.schema, args.catalog):
         if path is not None and not path.is_file():
             raise RobeError(f"{path} does not exist")

@@ -86,17 +86,26 @@ class InspectReport:
 
 def _add_bags(
     keys: npt.NDArray[np.int64],
+    dense_raw: npt.NDArray[np.float64],
     schema: Schema,
     sparse_missing: npt.NDArray[np.int64],
     distinct: list[_DistinctKeys],
 ) -> None:
-    """Missing and distinct counts of features with several key columns (bags)."""
+    """Missing and distinct counts of bags (several key columns) and of bucketized numbers
+    (counted on their raw values: their buckets exist only once the training split is)."""
     start = 0
-    for j, width in enumerate(schema.key_widths):
-        columns = keys[:, start : start + width]
-        sparse_missing[j] += int((columns[:, 0] == MISSING_KEY).sum())
-        values = columns[columns != PAD_KEY]
-        distinct[j].add(np.unique(values))
+    raw_column = schema.num_dense
+    for j, (feature, width) in enumerate(zip(schema.sparse, schema.key_widths, strict=True)):
+        if feature.bucketize:
+            numbers = dense_raw[:, raw_column]
+            raw_column += 1
+            present = ~np.isnan(numbers)
+            sparse_missing[j] += int((~present).sum())
+            distinct[j].add(np.unique(numbers[present]).view(np.int64))
+        else:
+            columns = keys[:, start : start + width]
+            sparse_missing[j] += int((columns[:, 0] == MISSING_KEY).sum())
+            distinct[j].add(np.unique(columns[columns != PAD_KEY]))
         start += width
 
 
@@ -111,7 +120,7 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
     dense_max = np.full(schema.num_dense, -np.inf)
     sparse_missing = np.zeros(schema.num_sparse, dtype=np.int64)
     distinct = [_DistinctKeys() for _ in schema.sparse]
-    multi = any(w > 1 for w in schema.key_widths)
+    multi = any(w > 1 for w in schema.key_widths) or any(f.bucketize for f in schema.sparse)
     for block in iter_parsed(path, schema, skip_bad_rows=skip_bad_rows, report=report):
         rows += len(block.labels)
         positives += int(block.labels.sum())
@@ -122,7 +131,7 @@ def inspect_data(path: Path, schema: Schema, skip_bad_rows: bool = False) -> Ins
         dense_min = np.minimum(dense_min, np.where(missing, np.inf, raw).min(axis=0))
         dense_max = np.maximum(dense_max, np.where(missing, -np.inf, raw).max(axis=0))
         if multi:
-            _add_bags(block.keys, schema, sparse_missing, distinct)
+            _add_bags(block.keys, block.dense_raw, schema, sparse_missing, distinct)
             continue
         sparse_missing += (block.keys == MISSING_KEY).sum(axis=0)
         # One sort for all features (a row per feature) beats a np.unique per feature.

@@ -52,16 +52,22 @@ def make_run(directory: Path, kind: str = "robe", *, seed: int = 0) -> Path:
     return directory / "run"
 
 
+def train_tiny(root: Path, rows: int = 2000, seed: int = 1) -> Path:
+    """Synthetic TINY data and a ROBE model trained on it by `robe train`: ROOT/run."""
+    (root / "schema.json").write_text(json.dumps(TINY.to_dict()))
+    data, run = root / "data", root / "run"
+    synth = ["data", "synth", "--schema", str(root / "schema.json"), "--rows", str(rows)]
+    assert main([*synth, "--seed", str(seed), "--out", str(data)]) == 0
+    train = ["train", "--data", str(data), "--embedding", "robe", "--compression", "10"]
+    assert main([*train, "--chunk", "4", "--no-progress", "--out", str(run)]) == 0
+    return run
+
+
 @pytest.fixture(scope="session")
 def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ROBE model trained by `robe train`, exported to all three formats with --verify."""
     root = tmp_path_factory.mktemp("trained")
-    (root / "schema.json").write_text(json.dumps(TINY.to_dict()))
-    data, run, artifact = root / "data", root / "run", root / "artifact"
-    synth = ["data", "synth", "--schema", str(root / "schema.json"), "--rows", "2000"]
-    assert main([*synth, "--seed", "1", "--out", str(data)]) == 0
-    train = ["train", "--data", str(data), "--embedding", "robe", "--compression", "10"]
-    assert main([*train, "--chunk", "4", "--no-progress", "--out", str(run)]) == 0
+    run, artifact = train_tiny(root), root / "artifact"
     export = ["export", "--checkpoint", str(run), "--out", str(artifact), "--verify"]
     assert main([*export, "--formats", "onnx,torchscript,aoti"]) == 0
     return artifact

@@ -230,6 +230,19 @@ def test_504_deadline(tight: TestClient) -> None:
     assert rejected("queue_full") == before["queue_full"]
 
 
+def test_timeout_ms_sets_the_deadline(client: TestClient) -> None:
+    body: dict[str, Any] = {"user": USER, "candidates": [item_id(1), item_id(2)]}
+    assert client.post("/recommend", json={**body, "timeout_ms": 1e9}).status_code == 200  # capped
+    assert client.post("/recommend", json={**body, "timeout_ms": 0}).status_code == 422
+    count = "robe_predicted_wait_seconds_count"
+    before = metric(client.get("/metrics").text, count, model="robe")
+    # an idle worker takes the request (admission never starves the rate estimate), and
+    # its own deadline of a microsecond passes before the scores come back
+    r = client.post("/score", json={"rows": [{"I1": 1}], "timeout_ms": 0.001})
+    assert r.status_code == 504 and r.json()["error"]["type"] == "deadline_exceeded"
+    assert metric(client.get("/metrics").text, count, model="robe") == before + 1
+
+
 def test_malformed_input_never_gives_500(client: TestClient) -> None:
     bodies: list[Any] = [
         None,
@@ -290,6 +303,8 @@ METRICS = [
     "robe_model_info",
     "robe_model_embedding_bytes",
     "robe_model_full_equivalent_bytes",
+    "robe_predicted_wait_seconds",
+    "robe_model_loads_total",
 ]
 
 
@@ -317,6 +332,7 @@ def test_metrics_named_and_moving(client: TestClient) -> None:
         ), stage
     assert 'robe_model_info{backend="onnx",device="cpu",embedding="robe",model="robe"' in after
     assert 'robe_model_info{backend="eager",device="cpu",embedding="full",model="full"' in after
+    assert 'embedding="robe",model="robe",precision="fp32"' in after
     assert metric(after, "robe_model_embedding_bytes", model="robe") == 5040
     assert metric(after, "robe_model_full_equivalent_bytes", model="robe") == 40320
     assert 'le="0.0001"' in after

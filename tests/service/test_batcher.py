@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -11,15 +12,18 @@ from typing import Any
 import numpy as np
 import pytest
 
+from service.admission import ScoringRate
 from service.batcher import Batcher
-from service.errors import DeadlineExceeded, NotReady, QueueFull
+from service.errors import DeadlineExceeded, NotReady, Overloaded, QueueFull
 from service.metrics import Metrics
 from service.models import ServedModel, load_model
 
 
 @pytest.fixture(scope="module")
 def model(small_run: Path) -> ServedModel:
-    return load_model("robe", str(small_run), "auto", "cpu", 1)
+    served = load_model("robe", str(small_run), "auto", "cpu", 1)
+    served.runtime.predict(*rows(served, 4))  # compile the kernels before any timing
+    return served
 
 
 def rows(model: ServedModel, n: int, start: int = 0) -> tuple[Any, Any]:
@@ -30,10 +34,11 @@ def rows(model: ServedModel, n: int, start: int = 0) -> tuple[Any, Any]:
 def run(model: ServedModel, body: Callable[[Batcher], Awaitable[None]], **kwargs: Any) -> Batcher:
     options: dict[str, Any] = {"max_batch_rows": 10, "max_wait_s": 0.2, "max_queue_rows": 100}
     options.update(kwargs)
+    infer = options.pop("infer", model.runtime.predict)
     with ThreadPoolExecutor(1) as executor:
 
         async def main() -> Batcher:
-            batcher = Batcher("robe", model.runtime.predict, executor, **options)
+            batcher = Batcher("robe", infer, executor, **options)
             batcher.start()
             try:
                 await body(batcher)
@@ -153,3 +158,84 @@ def test_close_drains_the_queue_and_stops_intake(model: ServedModel) -> None:
                 b.submit(*rows(model, 1), timeout_s=5)
 
         asyncio.run(main())
+
+
+# -- work-conserving batching and admission by predicted wait ---------------------------
+def slow(model: ServedModel, seconds: float) -> Callable[[Any, Any], Any]:
+    def infer(dense: Any, keys: Any) -> Any:
+        time.sleep(seconds)
+        return model.runtime.predict(dense, keys)
+
+    return infer
+
+
+def test_idle_worker_runs_a_lone_request_at_once(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        assert (await b.submit(*rows(model, 3), timeout_s=5)).shape == (3,)
+        assert loop.time() - t0 < 0.15  # no max_wait (0.2 s before) spent waiting for company
+
+    assert run(model, body, max_wait_s=0.0).batches == 1
+
+
+def test_rows_gather_while_a_batch_runs(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        first = b.submit(*rows(model, 2), timeout_s=5)
+        await asyncio.sleep(0.05)  # the first batch is running (0.2 s)
+        later = [b.submit(*rows(model, 2, i), timeout_s=5) for i in range(4)]
+        results = await asyncio.gather(first, *later)
+        assert [r.shape[0] for r in results] == [2] * 5
+
+    batcher = run(model, body, max_wait_s=0.0, infer=slow(model, 0.2))
+    assert batcher.batches == 2  # the four that came during the first batch ran as one
+
+
+def test_admission_refuses_what_cannot_finish_in_time(model: ServedModel) -> None:
+    metrics = Metrics()
+    rate = ScoringRate()
+    rate.observe(10, 1.0)  # 10 rows/s: 8 queued rows take 0.8 s
+
+    async def body(b: Batcher) -> None:
+        # an idle worker takes even what the estimate says is too slow (0.8 s > 0.5 s)
+        first = b.submit(*rows(model, 8), timeout_s=0.5)
+        assert b.predicted_wait(8) > 0.7  # the rest of the first, then its own 0.8 s
+        with pytest.raises(Overloaded, match="predicted wait") as info:
+            b.submit(*rows(model, 8), timeout_s=5 / 0.7 * 0.1)  # 0.7 of it: 0.1 s
+        assert info.value.status == 503 and int(info.value.headers["Retry-After"]) >= 1
+        assert (await first).shape == (8,)  # the admitted one is served (and measured)
+        assert b.rate.seconds(8) < 0.8
+
+    run(model, body, max_wait_s=0.0, metrics=metrics, rate=rate, admit_share=0.7)
+    assert metrics.rejected.labels("robe", "predicted_wait")._value.get() == 1
+    assert metrics.predicted_wait.labels("robe")._sum.get() > 1.0  # both observed
+
+
+def test_a_request_that_can_no_longer_make_it_is_dropped_before_scoring(
+    model: ServedModel,
+) -> None:
+    metrics = Metrics()
+
+    async def body(b: Batcher) -> None:
+        first = b.submit(*rows(model, 2), timeout_s=5)
+        await asyncio.sleep(0.05)  # first runs for 0.3 s; the rate is learnt after it
+        late = b.submit(*rows(model, 2), timeout_s=0.4)  # ends at 0.45 s: past 0.4 s
+        assert (await first).shape == (2,)
+        with pytest.raises(DeadlineExceeded, match="can no longer make its deadline"):
+            await late
+
+    batcher = run(model, body, max_wait_s=0.0, infer=slow(model, 0.3), metrics=metrics)
+    assert batcher.batches == 1
+    assert metrics.rejected.labels("robe", "late")._value.get() == 1
+
+
+def test_scoring_rate_by_band() -> None:
+    rate = ScoringRate(alpha=0.5)
+    assert rate.seconds(100) == 0.0  # nothing measured: admit
+    rate.observe(100, 0.01)  # 10k rows/s in band 7 (64..127)
+    rate.observe(2, 0.002)  # 1k rows/s in band 2
+    assert rate.seconds(64) == pytest.approx(64 / 10_000)
+    assert rate.seconds(3) == pytest.approx(3 / 1_000)
+    assert rate.seconds(4096) == pytest.approx(4096 / 10_000)  # nearest measured band
+    rate.observe(100, 0.02)  # 5k rows/s: the estimate moves half way
+    assert rate.seconds(100) == pytest.approx(100 / 7_500)

@@ -62,13 +62,13 @@ SCHEMA = {
     "dense": [
         {"name": "age", "side": "user", "transform": "standardize"},
         {"name": "year", "side": "item", "transform": "log1p"},
+        {"name": "age_band", "column": "age", "side": "user", "transform": "bucketize", "size": 3},
     ],
     "sparse": [
         {"name": "user_id", "side": "user", "size": 50},
         {"name": "city", "side": "user", "size": 10},
         {"name": "item_id", "side": "item", "size": 50},
         {"name": "genres", "side": "item", "size": 20, "separator": "|", "max_values": 3},
-        {"name": "age_band", "column": "age", "side": "user", "size": 3, "bucketize": True},
     ],
 }
 

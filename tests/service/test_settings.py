@@ -11,7 +11,7 @@ from robe.cli.main import build_parser
 from robe.errors import RobeError
 from service.app import build_app
 from service.errors import NotReady
-from service.flags import settings_from_flags
+from service.flags import flags, settings_from_flags
 from service.metrics import Metrics
 from service.settings import Settings, split_model_arg
 from service.state import ServiceState
@@ -60,3 +60,14 @@ def test_not_ready_is_503() -> None:
 def test_no_model_fails_startup() -> None:
     with pytest.raises(Exception, match="no model to serve"), TestClient(build_app(Settings())):
         pass
+
+
+def test_every_setting_is_a_flag() -> None:
+    table = flags()
+    assert [field for field, _ in table.values()] == list(Settings.model_fields)
+    assert table["--max-wait-ms"] == ("max_wait_ms", {"type": float})
+    assert table["--port"] == ("port", {"type": int})
+    assert table["--log-level"] == ("log_level", {})
+    assert table["--model"][1]["action"] == "append"
+    args = build_parser().parse_args(["serve", "--no-warmup", "--threads", "3"])
+    assert (args.warmup, args.threads, args.batching) == (False, 3, None)

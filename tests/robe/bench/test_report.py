@@ -71,6 +71,28 @@ def test_model_table_relates_robe_to_full_in_the_same_runtime() -> None:
     assert "3.00x" in text and "error: boom" in text
 
 
+def test_model_table_relates_each_precision_to_fp32_and_shows_skips() -> None:
+    common = {"preset": "kaggle", "device": "cpu", "runtime": "onnx", "embedding": "robe"}
+    result = {
+        "cases": [
+            common | {"precision": "fp32", "rows_per_s": 100.0, "embedding_bytes": 2e6},
+            common
+            | {
+                "precision": "int8",
+                "rows_per_s": 250.0,
+                "embedding_bytes": 2e6,
+                "auc_delta": -2e-4,
+            },
+            common | {"precision": "bf16", "skipped": "no bf16 kernels", "embedding_bytes": 2e6},
+            {"preset": "terabyte", "device": "cpu", "embedding": "full", "skipped": "needs 90 GiB"},
+        ]
+    }
+    rows = [line for line in render(result).splitlines() if line.startswith("| ")][2:]
+    assert "| int8 |" in rows[1] and "| 2.50x |" in rows[1] and "-0.00020" in rows[1]
+    assert rows[0].endswith("| 100 |  |  |  |")
+    assert "skipped: no bf16 kernels" in rows[2] and "skipped: needs 90 GiB" in rows[3]
+
+
 def test_update_replaces_only_the_marked_section() -> None:
     doc = f"intro\n{START_MARKER}\nold table\n{END_MARKER}\nafter\n"
     new = replace_between_markers(doc, "new table")

@@ -26,10 +26,10 @@ def blocks() -> list[tuple[str, str]]:
 
 
 def bucketize_edit(schema_path: Path, feature: dict[str, object]) -> None:
-    """The page's edit: the feature leaves `dense` and joins `sparse` as given."""
+    """The page's edit: the dense entry of that name is replaced by the one given."""
     schema = json.loads(schema_path.read_text())
-    schema["dense"] = [d for d in schema["dense"] if d["name"] != feature["name"]]
-    schema["sparse"].append(feature)
+    names = [d["name"] for d in schema["dense"]]
+    schema["dense"][names.index(feature["name"])] = feature
     schema_path.write_text(json.dumps(schema, indent=2))
 
 

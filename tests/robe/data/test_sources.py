@@ -36,11 +36,19 @@ def schema_dict(fmt: str = "csv", **source: object) -> dict[str, object]:
             "time": "ts",
             **source,
         },
-        "dense": [{"name": "age", "side": "user", "transform": "standardize"}],
+        "dense": [
+            {"name": "age", "side": "user", "transform": "standardize"},
+            {
+                "name": "age_bucket",
+                "column": "age",
+                "side": "user",
+                "transform": "bucketize",
+                "size": 4,
+            },
+        ],
         "sparse": [
             {"name": "user", "column": "uid", "side": "user", "size": 100},
             {"name": "genres", "side": "item", "size": 20, "separator": "|", "max_values": 3},
-            {"name": "age_bucket", "column": "age", "side": "user", "size": 4, "bucketize": True},
         ],
     }
 
@@ -186,3 +194,35 @@ def test_legacy_schema_json_is_criteo_with_hex_tokens() -> None:
     byo = Schema.from_dict({**raw, "source": {"format": "csv"}})
     assert not byo.sparse[0].hex
     assert Schema.from_dict(byo.to_dict()) == byo
+
+
+def test_bucketize_is_a_dense_transform_embedded_as_sparse() -> None:
+    schema = Schema.from_dict(schema_dict())
+    assert [f.name for f in schema.dense] == ["age"]
+    assert [f.name for f in schema.sparse] == ["user", "genres", "age_bucket"]
+    assert schema.sparse[2].bucketize and schema.sparse[2].size == 4
+    raw = schema.to_dict()
+    assert raw["dense"][1] == {
+        "name": "age_bucket",
+        "side": "user",
+        "column": "age",
+        "transform": "bucketize",
+        "size": 4,
+    }
+    assert Schema.from_dict(raw) == schema
+    misplaced = schema_dict()
+    misplaced["sparse"] = [{"name": "x", "side": "user", "size": 4, "bucketize": True}]
+    with pytest.raises(ValueError, match="bucketize is a dense transform"):
+        Schema.from_dict(misplaced)
+
+
+def test_inspect_counts_bags_and_bucketized_numbers(tmp_path: Path) -> None:
+    from robe.data.inspect import inspect_data
+
+    path = write_csv(tmp_path / "r.csv", ROWS)
+    report = inspect_data(path, Schema.from_dict(schema_dict()))
+    sparse = {s.name: s for s in report.sparse}
+    assert sparse["genres"].distinct == 4  # Action, Comedy, Drama, Horror
+    assert sparse["age_bucket"].distinct == 3 and sparse["age_bucket"].missing == 0.25
+    assert sparse["user"].distinct == 3
+    assert report.rows == 4
