@@ -44,7 +44,12 @@ def accuracy_table(result: dict[str, Any]) -> str:
 
 def accuracy_figure(result: dict[str, Any], path: Path) -> None:
     """AUC against bytes (log scale); a skipped case is a dashed line at its bytes."""
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        raise ValueError(
+            "the accuracy figure needs matplotlib: pip install 'robe-serve[bench]'"
+        ) from None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
