@@ -8,10 +8,12 @@ the model is put back to its best epoch's weights.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.distributed.algorithms.join import Join
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
@@ -89,13 +91,15 @@ def fit(
     cluster = cluster or Cluster()
     if cluster.distributed and model.embeddings.sparse_gradients:
         raise ValueError(PLAIN_UNDER_DDP)
-    step_model: nn.Module = DistributedDataParallel(model) if cluster.distributed else model
+    ddp = DistributedDataParallel(model) if cluster.distributed else None
+    step_model: nn.Module = ddp or model
     local_batch = max(1, schedule.batch_size // cluster.world_size)
     optimizers = _optimizers(model, schedule)
     loss_fn = nn.BCEWithLogitsLoss()
     generator = torch.Generator().manual_seed(schedule.seed + cluster.rank)
     history: list[dict[str, float]] = []
-    best_loss, best_epoch, best_state = float("inf"), 0, _snapshot(model)
+    best_loss, best_epoch = float("inf"), 0
+    best_state: dict[str, torch.Tensor] | None = None
     rows = 0
     model.train()
     with tqdm(
@@ -107,17 +111,21 @@ def fit(
         smoothing=0.1,
     ) as bar:
         for epoch in range(1, schedule.epochs + 1):
-            for batch in train_set.shuffled(local_batch, generator):
-                loss = loss_fn(step_model(batch.dense, batch.values, batch.offsets), batch.labels)
-                for opt in optimizers:
-                    opt.zero_grad(set_to_none=True)
-                loss.backward()
-                for opt in optimizers:
-                    opt.step()
-                n = int(batch.labels.shape[0])
-                rows += n
-                bar.update(n)
-                bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+            # Ranks may hold a batch more or less than each other: Join lets the ones that
+            # finish first answer the others' all-reduces instead of hanging.
+            with Join([ddp]) if ddp is not None else nullcontext():
+                for batch in train_set.shuffled(local_batch, generator):
+                    logits = step_model(batch.dense, batch.values, batch.offsets)
+                    loss = loss_fn(logits, batch.labels)
+                    for opt in optimizers:
+                        opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for opt in optimizers:
+                        opt.step()
+                    n = int(batch.labels.shape[0])
+                    rows += n
+                    bar.update(n)
+                    bar.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
             metrics = validate(model)  # the same figures on every rank
             history.append({"epoch": epoch, **metrics})
             bar.set_postfix(val_logloss=f"{metrics['logloss']:.4f}", best=best_epoch)
@@ -127,7 +135,7 @@ def fit(
                     best_state = _snapshot(model)
             elif schedule.patience and epoch - best_epoch >= schedule.patience:
                 break
-    if best_epoch != len(history):
+    if best_state is not None and best_epoch != len(history):
         model.load_state_dict(best_state)
     stopped = len(history) < schedule.epochs
     return FitResult(tuple(history), max(best_epoch, 1), rows, stopped)
