@@ -114,9 +114,7 @@ def test_manifests_match_the_service(overlay: str, monkeypatch: pytest.MonkeyPat
 
     # drain: preStop sleep, then the service's drain, then its admitted requests (each at
     # most request_timeout_s), then closing, all within the grace period
-    drain_s = float(env["ROBE_DRAIN_S"])
-    if "drain_s" in Settings.model_fields:
-        drain_s = settings.drain_s  # type: ignore[attr-defined]
+    drain_s = settings.drain_s
     pre_stop = container["lifecycle"]["preStop"]["sleep"]["seconds"]
     grace = pod["terminationGracePeriodSeconds"]
     assert pre_stop + drain_s + settings.request_timeout_s + 1 <= grace
