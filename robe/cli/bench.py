@@ -201,6 +201,9 @@ def run_model(args: argparse.Namespace) -> int:
 
 
 def run_accuracy(args: argparse.Namespace) -> int:
+    from robe.bench.omp import wait_passively
+
+    omp = wait_passively()  # before the trainers import torch: spinning threads stall them
     from robe.bench.accuracy import AccuracyConfig, run
     from robe.bench.accuracy_report import accuracy_figure, accuracy_table
 
@@ -214,6 +217,7 @@ def run_accuracy(args: argparse.Namespace) -> int:
         seed=args.seed,
     )
     result = run(config, _progress)
+    result["machine"]["omp"] = omp
     _write(args.out, result)
     table = accuracy_table(result)
     args.out.with_suffix(".md").write_text(table)
