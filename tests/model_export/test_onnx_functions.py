@@ -15,6 +15,7 @@ import robe.ops  # noqa: F401  (registers torch.ops.robe)
 from model_export import onnx_functions as fn
 from model_export.verify import ADVERSARIAL_KEYS
 from robe.hashing import HashParams
+from robe.ops import reference
 
 OPSET = 20
 TABLES, DIM, CHUNK, ARRAY = 3, 8, 4, 101
@@ -104,6 +105,43 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
     (rows,) = session.run(None, {"slots": slots})
     expected = weight[slots[..., None] + np.arange(chunk)].reshape(slots.shape[0], dim)
     np.testing.assert_array_equal(rows, expected)
+
+
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
+def test_robe_lookup_is_the_reference_bit_for_bit(gather: str) -> None:
+    """The terabyte shape scaled down (26 tables, dim 128, Z 16; an array not a multiple
+    of Z), one value per bag as served, random and adversarial keys: the same floats as
+    robe.ops.reference.lookup, the oracle."""
+    tables, dim, chunk, array = 26, 128, 16, 40_009
+    coeffs = HashParams.from_seed(dim // chunk, 3).coefficients
+    rng = np.random.default_rng(5)
+    weight = rng.standard_normal(array).astype(np.float32)
+    keys = rng.integers(-(2**63), 2**63 - 1, 26 * 40, dtype=np.int64, endpoint=True)
+    values = np.concatenate([np.asarray(ADVERSARIAL_KEYS, dtype=np.int64), keys])
+    values = values[: values.size // tables * tables]
+    offsets = np.arange(values.size + 1, dtype=np.int64)
+    attrs: dict[str, Any] = {
+        "num_tables": tables,
+        "dim": dim,
+        "chunk": chunk,
+        "coefficients": coeffs,
+    }
+    node = helper.make_node("RobeLookup", ["w", "values", "offsets"], ["out"], **attrs)
+    node.domain = fn.DOMAIN
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", dim])]
+    inits = [numpy_helper.from_array(weight, "w")]
+    session = _session([node], outputs, inits, fn.robe_functions(OPSET, gather))
+    (out,) = session.run(None, {"values": values, "offsets": offsets})
+    expected = reference.lookup(
+        torch.from_numpy(weight),
+        torch.from_numpy(values),
+        torch.from_numpy(offsets),
+        tables,
+        dim,
+        chunk,
+        coeffs,
+    )
+    np.testing.assert_array_equal(out, expected.numpy())
 
 
 def test_table_functions_use_the_hashing_trick() -> None:
