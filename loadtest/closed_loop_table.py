@@ -37,7 +37,32 @@ def table(result: dict[str, Any]) -> str:
             f"{c['concurrency']} | {c['rps']:.1f} | {c['p50_ms']:.2f} | {c['p95_ms']:.2f} | "
             f"{c['p99_ms']:.2f} | {c['mean_batch_rows']:.1f} |"
         )
+    if "peers" in result:
+        lines += ["", *peers_table(result["peers"])]
     return "\n".join(lines)
+
+
+def peers_table(peers: dict[str, Any]) -> list[str]:
+    """robe serve beside the peers at each concurrency (the peers' median rounds)."""
+    names = [n for n in ("peer-fastapi", "peer-ray-serve") if any(n in r for r in peers["rows"])]
+    lines = [
+        f"Peers on the same artifact and requests ({peers['model']}, robe serve on "
+        f"{peers['runtime']} with batching): requests/s (p99 ms) and robe serve's ratio.",
+        "",
+        "| concurrency | robe serve | " + " | ".join(f"{n} | robe / {n}" for n in names) + " |",
+        "| ---: | ---: | " + " | ".join("---: | ---:" for _ in names) + " |",
+    ]
+    for r in peers["rows"]:
+        cells = [f"{r['concurrency']}", f"{r['robe_rps']:.1f} ({r['robe_p99_ms']:.1f})"]
+        for n in names:
+            p = r.get(n)
+            if p is None:
+                cells += ["-", "-"]
+                continue
+            ratio = f"{p['robe_over']:.2f}x" if p["robe_over"] is not None else "-"
+            cells += [f"{p['rps']:.1f} ({p['p99_ms']:.1f})", ratio]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_table(readme: Path, result: dict[str, Any]) -> None:
