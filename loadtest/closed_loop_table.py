@@ -8,6 +8,8 @@ from typing import Any
 from robe.bench.report import replace_between_markers
 
 BEGIN, END = "<!-- bench-service:begin -->", "<!-- bench-service:end -->"
+# a run with the peers has a section of its own: it leaves the service table as it is
+PEERS_BEGIN, PEERS_END = "<!-- bench-peers:begin -->", "<!-- bench-peers:end -->"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -68,10 +70,13 @@ def peers_table(peers: dict[str, Any]) -> list[str]:
 def write_table(readme: Path, result: dict[str, Any]) -> None:
     """Rewrite the table between the markers, or add a section with them at the end."""
     text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = replace_between_markers(text, table(result), BEGIN, END)
+    begin, end, title = (BEGIN, END, "Service (`robe bench service`)")
+    if "peers" in result:
+        begin, end, title = (PEERS_BEGIN, PEERS_END, "Peers (`robe bench service --peers`)")
+    if begin in text and end in text:
+        text = replace_between_markers(text, table(result), begin, end)
     else:
-        block = f"{BEGIN}\n{table(result)}\n{END}"
-        text = text.rstrip("\n") + "\n\n## Service (`robe bench service`)\n\n" + block + "\n"
+        block = f"{begin}\n{table(result)}\n{end}"
+        text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text(text)

@@ -8,13 +8,10 @@ serve runs. Run as its own process: `python -m loadtest.peer_fastapi --artifact 
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from loadtest.peer_model import PeerModel
+from loadtest.peer_model import PeerModel, peer_arguments
 from service.errors import InvalidInput, error_body
 from service.schemas import RecommendRequest
 
@@ -43,10 +40,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--artifact", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--name", default="")
+    parser = peer_arguments(__doc__)
     args = parser.parse_args(argv)
     model = PeerModel.load(args.artifact, Settings().inference_threads(), args.name)
     uvicorn.run(

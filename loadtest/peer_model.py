@@ -10,6 +10,7 @@ costs the same.
 
 from __future__ import annotations
 
+import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,3 +91,12 @@ class PeerModel:
             "items": [{"item_id": i, "score": s} for i, s in zip(ids, top, strict=True)],
             "scored": int(scores.shape[0]),
         }
+
+
+def peer_arguments(description: str | None) -> argparse.ArgumentParser:
+    """The command line every peer process takes (loadtest.server starts it so)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--artifact", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--name", default="", help="the model name it answers as")
+    return parser

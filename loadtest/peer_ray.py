@@ -11,7 +11,6 @@ shuts Ray down.
 
 from __future__ import annotations
 
-import argparse
 import os
 import signal
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from loadtest.peer_model import PeerModel
+from loadtest.peer_model import PeerModel, peer_arguments
 from service.bodies import describe_validation
 from service.errors import InvalidInput, error_body
 from service.rows import Dense, Keys
@@ -87,10 +86,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from service.settings import Settings
 
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--artifact", type=Path, required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--name", default="")
+    parser = peer_arguments(__doc__)
     parser.add_argument("--max-batch-rows", type=int, default=256)
     parser.add_argument("--max-wait-ms", type=float, default=0.0)
     parser.add_argument("--max-ongoing", type=int, default=256)
