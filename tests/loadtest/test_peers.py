@@ -11,6 +11,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -49,7 +50,7 @@ def peer(artifact: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield s
 
 
-def post(url: str, body: bytes) -> tuple[int, dict[str, object]]:
+def post(url: str, body: bytes) -> tuple[int, dict[str, Any]]:
     request = urllib.request.Request(f"{url}/recommend", body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=10) as resp:
