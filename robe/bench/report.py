@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from robe.bench.accuracy_report import accuracy_table
 from robe.bench.names import EXTRA_IMPLS, IMPLS, PLAIN_IMPLS
 
 
@@ -96,7 +97,9 @@ def model_table(result: dict[str, Any]) -> str:
 
 
 def render(result: dict[str, Any]) -> str:
-    """The table for a lookup or a model result, with the machine it ran on."""
+    """The table for a lookup, model or accuracy result, with the machine it ran on."""
+    if result.get("benchmark") == "accuracy":
+        return accuracy_table(result)
     machine = result.get("machine", {}).get("description", "unknown machine")
     is_model = bool(result["cases"]) and "embedding" in result["cases"][0]
     table = model_table(result) if is_model else lookup_table(result)

@@ -123,6 +123,26 @@ def register(sub: Any) -> None:
     )
     table.set_defaults(handler=run_table)
 
+    accuracy = bench_sub.add_parser(
+        "accuracy", help="ROBE against plain tables, the hashing trick and simple baselines"
+    )
+    accuracy.add_argument("--data", type=Path, required=True, help="labelled data file or folder")
+    accuracy.add_argument("--schema", help="schema name or file (default as robe train)")
+    held = accuracy.add_mutually_exclusive_group()
+    held.add_argument(
+        "--val-fraction", type=float, default=0.1, help="last fraction of rows: the test rows"
+    )
+    held.add_argument("--val-rows", type=int, help="last N rows: the test rows")
+    accuracy.add_argument(
+        "--compressions", type=_csv(float), default=(10.0, 100.0, 1000.0), help="ROBE compressions"
+    )
+    accuracy.add_argument("--epochs", type=int, help="most epochs (default: robe train's)")
+    accuracy.add_argument("--seed", type=int, default=0)
+    accuracy.add_argument(
+        "--out", type=Path, required=True, help="result JSON (the .md and .png beside it)"
+    )
+    accuracy.set_defaults(handler=run_accuracy)
+
     bench_service.register(bench_sub)
 
 
@@ -177,6 +197,32 @@ def run_model(args: argparse.Namespace) -> int:
     result = run(config, _progress)
     result["machine"]["omp"] = omp
     _write(args.out, result)
+    return 0
+
+
+def run_accuracy(args: argparse.Namespace) -> int:
+    from robe.bench.omp import wait_passively
+
+    omp = wait_passively()  # before the trainers import torch: spinning threads stall them
+    from robe.bench.accuracy import AccuracyConfig, run
+    from robe.bench.accuracy_report import accuracy_figure, accuracy_table
+
+    config = AccuracyConfig(
+        data=args.data,
+        schema=args.schema,
+        val_fraction=args.val_fraction,
+        val_rows=args.val_rows,
+        compressions=args.compressions,
+        epochs=args.epochs,
+        seed=args.seed,
+    )
+    result = run(config, _progress)
+    result["machine"]["omp"] = omp
+    _write(args.out, result)
+    table = accuracy_table(result)
+    args.out.with_suffix(".md").write_text(table)
+    accuracy_figure(result, args.out.with_suffix(".png"))
+    print(table)
     return 0
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,8 @@ from robe.presets import PRESETS
 
 
 def register(sub: Any) -> None:
+    from robe.train import defaults
+
     train = sub.add_parser("train", help="train a DLRM with ROBE or plain embedding tables")
     train.add_argument(
         "--data", type=Path, required=True, help="TSV file (or .gz) or folder of shards"
@@ -33,11 +36,45 @@ def register(sub: Any) -> None:
     train.add_argument(
         "--schema", help="schema name or file (default: DATA/schema.json, else criteo-kaggle)"
     )
-    train.add_argument("--epochs", type=int, default=1)
-    train.add_argument("--batch-size", type=int, default=256)
-    train.add_argument("--lr", type=float, default=1e-3, help="learning rate of the dense layers")
+    train.add_argument("--dim", type=int, help="embedding dimension (default: the schema's dim)")
     train.add_argument(
-        "--embedding-lr", type=float, default=1e-2, help="learning rate of the embeddings"
+        "--epochs",
+        type=int,
+        default=defaults.DEFAULT_EPOCHS,
+        help=f"most epochs (default {defaults.DEFAULT_EPOCHS}; the best one is kept)",
+    )
+    train.add_argument(
+        "--patience",
+        type=int,
+        help="stop after N epochs without a better validation logloss; 0: never "
+        f"(default {defaults.DEFAULT_PATIENCE})",
+    )
+    train.add_argument(
+        "--batch-size",
+        type=int,
+        help=f"rows per step over all processes (default: up to {defaults.MAX_BATCH}, "
+        f"fewer when an epoch would take under {defaults.STEPS_PER_EPOCH} steps)",
+    )
+    train.add_argument(
+        "--lr", type=float, default=defaults.DEFAULT_LR, help="learning rate of the dense layers"
+    )
+    train.add_argument(
+        "--embedding-lr",
+        type=float,
+        default=defaults.DEFAULT_EMBEDDING_LR,
+        help="learning rate of the embeddings",
+    )
+    train.add_argument(
+        "--weight-decay",
+        type=float,
+        default=defaults.DEFAULT_WEIGHT_DECAY,
+        help="decoupled L2 of the dense layers",
+    )
+    train.add_argument(
+        "--nproc",
+        type=int,
+        default=1,
+        help="processes on this machine (data parallel, through torchrun; default 1)",
     )
     val = train.add_mutually_exclusive_group()
     val.add_argument(
@@ -63,6 +100,14 @@ def register(sub: Any) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    if args.nproc != 1:
+        from robe.train.launch import PLAIN_UNDER_DDP, launch
+
+        if args.embedding == "full":
+            raise ValueError(PLAIN_UNDER_DDP)
+
+        return launch(args.nproc, sys.argv[1:])
+
     from robe.train.config import TrainConfig
     from robe.train.trainer import train
 
@@ -74,11 +119,14 @@ def run_train(args: argparse.Namespace) -> int:
         robe_size_bytes=args.robe_size,
         chunk=args.chunk,
         preset=args.preset,
+        dim=args.dim,
         schema=args.schema,
         epochs=args.epochs,
+        patience=args.patience,
         batch_size=args.batch_size,
         lr=args.lr,
         embedding_lr=args.embedding_lr,
+        weight_decay=args.weight_decay,
         val_fraction=args.val_fraction,
         val_rows=args.val_rows,
         val_data=args.val_data,
@@ -87,6 +135,8 @@ def run_train(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
     )
     metrics = train(config)
+    if metrics["world_size"] > 1 and int(os.environ.get("RANK", "0")) != 0:
+        return 0  # rank 0 prints the run
     if metrics["skipped_rows"]:
         print(
             f"robe train: skipped {metrics['skipped_rows']} bad rows "

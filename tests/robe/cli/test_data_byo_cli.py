@@ -23,6 +23,12 @@ def ratings(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def schema_argv(data: Path, label: str, tmp_path: Path, *extra: str) -> list[str]:
+    """`robe data schema` on `data` with `label`, writing tmp_path/s.json."""
+    out = str(tmp_path / "s.json")
+    return ["data", "schema", "--data", str(data), "--label", label, *extra, "--out", out]
+
+
 SCHEMA_ARGS = ["--label", "rating", "--user-key", "user_id", "--item-key", "item_id"]
 
 
@@ -111,16 +117,7 @@ def test_catalog_latest_row_wins(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_missing_label_column(
     ratings: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    argv = [
-        "data",
-        "schema",
-        "--data",
-        str(ratings),
-        "--label",
-        "stars",
-        "--out",
-        str(tmp_path / "s.json"),
-    ]
+    argv = schema_argv(ratings, "stars", tmp_path)
     err = one_error_line(argv, capsys)
     assert "no column 'stars' (given to --label)" in err and "the file has user_id" in err
 
@@ -145,16 +142,7 @@ def test_unknown_ignored_column(
 def test_one_class_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "r.csv"
     data.write_text("user,item,rating\n1,2,5\n2,3,5\n")
-    argv = [
-        "data",
-        "schema",
-        "--data",
-        str(data),
-        "--label",
-        "rating",
-        "--out",
-        str(tmp_path / "s.json"),
-    ]
+    argv = schema_argv(data, "rating", tmp_path)
     err = one_error_line(argv, capsys)
     assert "single value 5" in err and "one class" in err
 
@@ -162,18 +150,7 @@ def test_one_class_label(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_unsorted_time(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "r.csv"
     data.write_text("user,item,label,ts\n1,2,1,5\n2,3,0,4\n")
-    argv = [
-        "data",
-        "schema",
-        "--data",
-        str(data),
-        "--label",
-        "label",
-        "--time",
-        "ts",
-        "--out",
-        str(tmp_path / "s.json"),
-    ]
+    argv = schema_argv(data, "label", tmp_path, "--time", "ts")
     assert "sort the file by ts" in one_error_line(argv, capsys)
 
 
@@ -229,16 +206,7 @@ def test_parquet_without_pyarrow(
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     data = tmp_path / "r.parquet"
     data.write_bytes(b"PAR1")
-    argv = [
-        "data",
-        "schema",
-        "--data",
-        str(data),
-        "--label",
-        "y",
-        "--out",
-        str(tmp_path / "s.json"),
-    ]
+    argv = schema_argv(data, "y", tmp_path)
     err = one_error_line(argv, capsys)
     assert "reading Parquet needs pyarrow" in err and "pip install" in err
 

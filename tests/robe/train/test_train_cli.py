@@ -53,7 +53,11 @@ def test_real_criteo_sample_reaches_auc_070(sample_run: Path):
     metrics = json.loads((sample_run / "metrics.json").read_text())
     assert metrics["auc"] >= 0.70
     assert metrics["val_rows"] == 2000
-    assert metrics["rows_trained"] == 8000
+    assert metrics["train_rows"] == 8000
+    assert metrics["rows_trained"] == 8000 * metrics["epochs_run"]
+    best = metrics["history"][metrics["best_epoch"] - 1]
+    assert metrics["auc"] == best["auc"]  # the kept epoch is the best validation logloss
+    assert best["logloss"] == min(h["logloss"] for h in metrics["history"])
     assert metrics["compression"] >= 1000
     for key in (
         "logloss",

@@ -1,0 +1,1 @@
+"""Reference models `robe bench accuracy` compares ROBE-DLRM with (not served)."""
