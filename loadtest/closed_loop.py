@@ -7,6 +7,9 @@ requests of `candidates` items each: every worker holds one keep-alive connectio
 Batch sizes come from the server's /metrics (loadtest.scrape). Two ceilings are
 measured in the same run (loadtest.ceilings): what HTTP and validation alone allow
 (the floor endpoint) and what the model alone allows; `limit_rps` combines them.
+With `peers`, what a user would run instead (loadtest.peers: a bare FastAPI endpoint
+and Ray Serve) is loaded in every round beside robe serve, on the first model.
+Each configuration runs `rounds` times; its case is the median round by rps.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from loadtest import scrape
 from loadtest.ceilings import checks, limit_rps, model_rows_per_second, payloads
 from loadtest.client import Connection, Target
 from loadtest.closed_loop_table import write_table
+from loadtest.peers import PEERS, comparison, peer_server
 from loadtest.server import Server, ServerConfig
 from robe.bench.machine import describe
 from service.models import ServedModel, load_model
@@ -47,7 +51,8 @@ class BenchConfig:
     max_wait_ms: float = 0.0
     device: str = "cpu"  # the servers' and the tight loop's: cpu or cuda
     readme: Path | None = None
-    rounds: int = 2
+    rounds: int = 3
+    peers: bool = False  # also load the peers (loadtest.peers) on the first model
     log: Callable[[str], None] = field(default=print)
 
 
@@ -85,12 +90,13 @@ async def closed_loop(
     concurrency: int,
     seconds: float,
     warmup: float,
-    model: str,
+    model: str | None,
 ) -> dict[str, Any]:
     """`concurrency` workers, each sending its next request when the last is answered.
 
     Requests sent in the first `warmup` seconds are not counted; the mean batch size is
-    the growth of the model's robe_batch_rows histogram over the measured window.
+    the growth of the model's robe_batch_rows histogram over the measured window (0.0
+    for `model` None: a peer, which has no such metric).
     """
     target = Target.parse(url)
     start = time.perf_counter()
@@ -118,6 +124,8 @@ async def closed_loop(
 
     async def batch_rows_at(when: float) -> tuple[float, int]:
         await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        if model is None:
+            return 0.0, 0
         text = await asyncio.to_thread(scrape.fetch, url)
         return scrape.histogram_total(text, "robe_batch_rows", model)
 
@@ -141,6 +149,11 @@ def summarize(latencies: list[float], errors: int, window_s: float) -> dict[str,
         "requests": len(latencies),
         "errors": errors,
     }
+
+
+def median_round(rounds: list[Case]) -> Case:
+    """The round with the median rps (the lower one of an even count)."""
+    return sorted(rounds, key=lambda c: c.rps)[(len(rounds) - 1) // 2]
 
 
 def _server(
@@ -188,9 +201,10 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
     ads = {name: payloads(m, cfg.candidates) for name, m in loaded.items()}
 
     def measure(srv: Server, path: str, name: str, conc: int) -> dict[str, Any]:
-        bodies = ads[first_name if name == "floor" else name]
+        bodies = ads[name if name in ads else first_name]
+        scraped = None if name.startswith("peer-") else name
         return asyncio.run(
-            closed_loop(srv.url, path, bodies, conc, cfg.seconds, cfg.warmup_seconds, name)
+            closed_loop(srv.url, path, bodies, conc, cfg.seconds, cfg.warmup_seconds, scraped)
         )
 
     logs = Path(tempfile.mkdtemp(prefix="robe-bench-service-"))  # kept: a failed start's log
@@ -201,10 +215,16 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             r = measure(srv, "/bench/floor", "floor", conc)
             cases.append(Case("floor", "none", cfg.device, False, conc, cfg.candidates, **r))
             log(cases[-1].line())
-    # Each configuration runs `rounds` times, batching on and off alternating, and keeps
-    # its best round: the machine is shared, and a round that another process slowed
-    # down says nothing about the server.
-    best: dict[tuple[str, str, bool, int], Case] = {}
+    # Each configuration runs `rounds` times, batching on and off (and the peers)
+    # alternating, and keeps its median round: the machine is shared, and one round
+    # that another process slowed down (or left idle) says little about the server.
+    rounds: dict[tuple[str, str, bool, int], list[Case]] = {}
+
+    def record(case: Case, round_: int) -> None:
+        log(f"round {round_ + 1}: {case.line()}")
+        key = (case.model, case.runtime, case.batching, case.concurrency)
+        rounds.setdefault(key, []).append(case)
+
     for round_ in range(cfg.rounds):
         for name, path in cfg.models:
             for rt in cfg.runtimes:
@@ -213,11 +233,15 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
                         for conc in cfg.concurrency:
                             r = measure(srv, "/recommend", name, conc)
                             case = Case(name, rt, cfg.device, batching, conc, cfg.candidates, **r)
-                            log(f"round {round_ + 1}: {case.line()}")
-                            key = (name, rt, batching, conc)
-                            if key not in best or case.rps > best[key].rps:
-                                best[key] = case
-    cases.extend(best.values())
+                            record(case, round_)
+        for peer in PEERS if cfg.peers else ():
+            args = (cfg.max_batch_rows, cfg.max_wait_ms)
+            with peer_server(peer, first_name, Path(first_path), *args, logs) as srv:
+                for conc in cfg.concurrency:
+                    r = measure(srv, "/recommend", peer.name, conc)
+                    case = Case(peer.name, "onnx", "cpu", peer.batching, conc, cfg.candidates, **r)
+                    record(case, round_)
+    cases.extend(median_round(rs) for rs in rounds.values())
     floor_rps = max(c.rps for c in cases if c.model == "floor")
     limit = limit_rps(floor_rps, model_rps)
     result = {
@@ -234,6 +258,8 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         "cases": [asdict(c) for c in cases],
         "checks": checks([asdict(c) for c in cases], limit),
     }
+    if cfg.peers:
+        result["peers"] = comparison([asdict(c) for c in cases], first_name)
     cfg.out.parent.mkdir(parents=True, exist_ok=True)
     cfg.out.write_text(json.dumps(result, indent=2) + "\n")
     if cfg.readme is not None:

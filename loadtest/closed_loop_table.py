@@ -8,6 +8,8 @@ from typing import Any
 from robe.bench.report import replace_between_markers
 
 BEGIN, END = "<!-- bench-service:begin -->", "<!-- bench-service:end -->"
+# a run with the peers has a section of its own: it leaves the service table as it is
+PEERS_BEGIN, PEERS_END = "<!-- bench-peers:begin -->", "<!-- bench-peers:end -->"
 
 
 def table(result: dict[str, Any]) -> str:
@@ -37,16 +39,44 @@ def table(result: dict[str, Any]) -> str:
             f"{c['concurrency']} | {c['rps']:.1f} | {c['p50_ms']:.2f} | {c['p95_ms']:.2f} | "
             f"{c['p99_ms']:.2f} | {c['mean_batch_rows']:.1f} |"
         )
+    if "peers" in result:
+        lines += ["", *peers_table(result["peers"])]
     return "\n".join(lines)
+
+
+def peers_table(peers: dict[str, Any]) -> list[str]:
+    """robe serve beside the peers at each concurrency (the peers' median rounds)."""
+    names = [n for n in ("peer-fastapi", "peer-ray-serve") if any(n in r for r in peers["rows"])]
+    lines = [
+        f"Peers on the same artifact and requests ({peers['model']}, robe serve on "
+        f"{peers['runtime']} with batching): requests/s (p99 ms) and robe serve's ratio.",
+        "",
+        "| concurrency | robe serve | " + " | ".join(f"{n} | robe / {n}" for n in names) + " |",
+        "| ---: | ---: | " + " | ".join("---: | ---:" for _ in names) + " |",
+    ]
+    for r in peers["rows"]:
+        cells = [f"{r['concurrency']}", f"{r['robe_rps']:.1f} ({r['robe_p99_ms']:.1f})"]
+        for n in names:
+            p = r.get(n)
+            if p is None:
+                cells += ["-", "-"]
+                continue
+            ratio = f"{p['robe_over']:.2f}x" if p["robe_over"] is not None else "-"
+            cells += [f"{p['rps']:.1f} ({p['p99_ms']:.1f})", ratio]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def write_table(readme: Path, result: dict[str, Any]) -> None:
     """Rewrite the table between the markers, or add a section with them at the end."""
     text = readme.read_text() if readme.exists() else "# Benchmarks\n"
-    if BEGIN in text and END in text:
-        text = replace_between_markers(text, table(result), BEGIN, END)
+    begin, end, title = (BEGIN, END, "Service (`robe bench service`)")
+    if "peers" in result:
+        begin, end, title = (PEERS_BEGIN, PEERS_END, "Peers (`robe bench service --peers`)")
+    if begin in text and end in text:
+        text = replace_between_markers(text, table(result), begin, end)
     else:
-        block = f"{BEGIN}\n{table(result)}\n{END}"
-        text = text.rstrip("\n") + "\n\n## Service (`robe bench service`)\n\n" + block + "\n"
+        block = f"{begin}\n{table(result)}\n{end}"
+        text = text.rstrip("\n") + f"\n\n## {title}\n\n" + block + "\n"
     readme.parent.mkdir(parents=True, exist_ok=True)
     readme.write_text(text)

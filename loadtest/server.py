@@ -8,6 +8,7 @@ model. Cold start is the wall time from spawning the process to the first 200 of
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -40,10 +41,13 @@ class ServerConfig:
     ready_timeout_s: float = 600.0
     log: Path | None = None  # the server's stdout and stderr; None: discarded
     env: dict[str, str] = field(default_factory=dict)
+    # a peer's module (`python -m MODULE --artifact A --port P ...`) instead of robe serve
+    module: str | None = None
 
 
 class Server:
-    """`with Server(config) as s:` starts `robe serve` and waits until it is ready."""
+    """`with Server(config) as s:` starts `robe serve` (or a peer, `config.module`) and
+    waits until its /readyz answers 200."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
@@ -54,7 +58,19 @@ class Server:
 
     def start(self) -> None:
         c = self.config
-        cmd = [
+        cmd = self._robe_serve() if c.module is None else self._peer(c.module)
+        out = c.log.open("ab") if c.log is not None else subprocess.DEVNULL
+        t0 = time.perf_counter()
+        self._proc = subprocess.Popen(
+            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **c.env}
+        )
+        if c.log is not None and not isinstance(out, int):
+            out.close()  # the child holds its own descriptor
+        self._wait_ready(t0)
+
+    def _robe_serve(self) -> list[str]:
+        c = self.config
+        return [
             sys.executable,
             "-m",
             "robe.cli.main",
@@ -69,14 +85,15 @@ class Server:
             "warning",
             *c.extra_args,
         ]
-        out = c.log.open("ab") if c.log is not None else subprocess.DEVNULL
-        t0 = time.perf_counter()
-        self._proc = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **c.env}
-        )
-        if c.log is not None and not isinstance(out, int):
-            out.close()  # the child holds its own descriptor
-        self._wait_ready(t0)
+
+    def _peer(self, module: str) -> list[str]:
+        c = self.config
+        args = ["--artifact", str(c.artifact), "--port", str(self.port), *c.extra_args]
+        return [sys.executable, "-m", module, *args]
+
+    @property
+    def what(self) -> str:
+        return self.config.module or "robe serve"
 
     def _wait_ready(self, t0: float) -> None:
         assert self._proc is not None
@@ -85,7 +102,7 @@ class Server:
             if self._proc.poll() is not None:
                 where = f" (log: {self.config.log})" if self.config.log else ""
                 raise RobeError(
-                    f"robe serve for {self.config.name!r} exited with status "
+                    f"{self.what} for {self.config.name!r} exited with status "
                     f"{self._proc.returncode} before it was ready{where}"
                 )
             try:
@@ -98,7 +115,7 @@ class Server:
             time.sleep(0.05)
         self.stop()
         raise RobeError(
-            f"robe serve for {self.config.name!r} was not ready "
+            f"{self.what} for {self.config.name!r} was not ready "
             f"after {self.config.ready_timeout_s:.0f} s"
         )
 
@@ -124,12 +141,20 @@ class Server:
     def stop(self, timeout_s: float = 30.0) -> None:
         if self._proc is None or self._proc.poll() is not None:
             return
+        # a peer's children (Ray's agents) can outlive it: they are ended after it
+        try:
+            children = psutil.Process(self._proc.pid).children(recursive=True)
+        except psutil.NoSuchProcess:
+            children = []
         self._proc.send_signal(signal.SIGTERM)  # drains the queue, then exits
         try:
             self._proc.wait(timeout_s)
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
+        for child in children:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                child.kill()
 
     def __enter__(self) -> Server:
         self.start()

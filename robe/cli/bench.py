@@ -207,15 +207,7 @@ def run_accuracy(args: argparse.Namespace) -> int:
     from robe.bench.accuracy import AccuracyConfig, run
     from robe.bench.accuracy_report import accuracy_figure, accuracy_table
 
-    config = AccuracyConfig(
-        data=args.data,
-        schema=args.schema,
-        val_fraction=args.val_fraction,
-        val_rows=args.val_rows,
-        compressions=args.compressions,
-        epochs=args.epochs,
-        seed=args.seed,
-    )
+    config = _config(AccuracyConfig, args)
     result = run(config, _progress)
     result["machine"]["omp"] = omp
     _write(args.out, result)

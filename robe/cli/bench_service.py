@@ -34,8 +34,8 @@ def register(bench_sub: Any) -> None:
     service.add_argument(
         "--rounds",
         type=int,
-        default=2,
-        help="runs per configuration; the best is kept (shared machines)",
+        default=3,
+        help="runs per configuration; the median round is kept (shared machines)",
     )
     service.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     service.add_argument("--max-batch-rows", type=int, default=256)
@@ -48,6 +48,12 @@ def register(bench_sub: Any) -> None:
     )
     service.add_argument(
         "--no-readme", action="store_const", const=None, dest="readme", help="rewrite no table"
+    )
+    service.add_argument(
+        "--peers",
+        action="store_true",
+        help="also load a bare FastAPI endpoint and Ray Serve (pip install '.[bench]') on "
+        "the first model's ONNX file, beside robe serve",
     )
     service.add_argument("--out", type=Path, required=True, help="JSON results file")
     service.set_defaults(handler=run_service_bench)
@@ -75,6 +81,8 @@ def run_service_bench(args: argparse.Namespace) -> int:
     for r in runtimes:
         if r not in BACKENDS:
             raise RobeError(f"--runtimes: unknown runtime {r!r}")
+    if args.peers:
+        _check_peers(args.device, runtimes)
     cfg = BenchConfig(
         models=models,
         runtimes=runtimes,
@@ -87,10 +95,25 @@ def run_service_bench(args: argparse.Namespace) -> int:
         max_wait_ms=args.max_wait_ms,
         device=args.device,
         readme=args.readme,
+        peers=args.peers,
         log=lambda line: print(line, flush=True),
     )
     result = run_bench(cfg)
     for name, check in result["checks"].items():
         print(f"{name}: limit {result['limit_rps'][name]:.0f} rps, {check}", flush=True)
+    if "peers" in result:
+        print(f"peers: {result['peers']['checks']}", flush=True)
     print(f"wrote {args.out}" + (f" and {args.readme}" if args.readme else ""))
     return 0
+
+
+def _check_peers(device: str, runtimes: list[str]) -> None:
+    """--peers compares on ONNX Runtime on the CPU, with Ray Serve installed."""
+    import importlib.util
+
+    if device != "cpu":
+        raise RobeError("--peers: the peers run on the CPU; drop --device cuda")
+    if "onnx" not in runtimes:
+        raise RobeError("--peers: the peers run ONNX Runtime; add onnx to --runtimes")
+    if importlib.util.find_spec("ray") is None:
+        raise RobeError("--peers: Ray Serve is not installed; pip install -e '.[bench]'")

@@ -95,3 +95,14 @@ def test_service_bench_refuses_a_device_it_cannot_use(
     assert main([*args, "--out", str(tmp_path / "x.json")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err
+
+
+def test_service_bench_peers_need_onnx_runtime(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = tmp_path / "model"
+    model.mkdir()
+    args = ["bench", "service", "--model", f"m={model}", "--runtimes", "torchscript", "--peers"]
+    assert main([*args, "--no-readme", "--out", str(tmp_path / "x.json")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "add onnx to --runtimes" in err

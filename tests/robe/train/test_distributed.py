@@ -15,6 +15,13 @@ SAMPLE = Path(__file__).resolve().parents[3] / ".." / "shared" / "data" / "crite
 SAMPLE = SAMPLE / "kaggle_train_sample_10k.txt"
 
 
+def _sample_head(tmp_path: Path, lines: int) -> Path:
+    """The first `lines` lines of the shared Criteo sample, as a file of their own."""
+    data = tmp_path / "rows.tsv"
+    data.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:lines]))
+    return data
+
+
 def test_without_nproc_drops_the_flag_and_its_value():
     argv = ["train", "--nproc", "2", "--data", "d", "--nproc=3", "--out", "o"]
     assert without_nproc(argv) == ["train", "--data", "d", "--out", "o"]
@@ -23,8 +30,7 @@ def test_without_nproc_drops_the_flag_and_its_value():
 @pytest.mark.slow
 @pytest.mark.skipif(not SAMPLE.is_file(), reason=f"no Criteo sample at {SAMPLE}")
 def test_two_processes_split_the_rows_and_rank_zero_writes(tmp_path: Path):
-    data = tmp_path / "rows.tsv"
-    data.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:3001]))
+    data = _sample_head(tmp_path, 3001)
     out = tmp_path / "run"
     command = [
         sys.executable,
@@ -64,8 +70,7 @@ def test_two_processes_split_the_rows_and_rank_zero_writes(tmp_path: Path):
 @pytest.mark.slow
 @pytest.mark.skipif(not SAMPLE.is_file(), reason=f"no Criteo sample at {SAMPLE}")
 def test_plain_tables_under_torchrun_are_one_line_errors(tmp_path: Path):
-    data = tmp_path / "rows.tsv"
-    data.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:300]))
+    data = _sample_head(tmp_path, 300)
     schema = tmp_path / "schema.json"
     schema.write_text(
         json.dumps(

@@ -11,7 +11,7 @@ from robe.embeddings import EmbeddingConfig, build_embeddings
 from robe.model import DLRM, get_preset
 from robe.train.batches import RowTensors
 from robe.train.cluster import Cluster
-from robe.train.fit import Schedule, Validate, fit
+from robe.train.fit import FitResult, Schedule, Validate, fit
 
 
 def _rows(n: int = 64) -> Rows:
@@ -43,17 +43,18 @@ def _scripted(losses: list[float], seen: list[torch.Tensor]) -> Validate:
     return validate
 
 
-def test_stops_after_patience_and_restores_the_best_epoch():
+def _fit_scripted(losses: list[float], patience: int) -> tuple[DLRM, list[torch.Tensor], FitResult]:
+    """Fit a small model for len(losses) epochs at most, validation scripted to `losses`;
+    returns the model, its weights after each epoch, and the result."""
     torch.manual_seed(0)
     model, seen = _model(), list[torch.Tensor]()
-    schedule = Schedule(epochs=6, batch_size=16, patience=2)
-    result = fit(
-        model,
-        RowTensors(_rows()),
-        _scripted([0.6, 0.4, 0.5, 0.45, 0.3, 0.2], seen),
-        schedule,
-        progress=False,
-    )
+    schedule = Schedule(epochs=len(losses), batch_size=16, patience=patience)
+    result = fit(model, RowTensors(_rows()), _scripted(losses, seen), schedule, progress=False)
+    return model, seen, result
+
+
+def test_stops_after_patience_and_restores_the_best_epoch():
+    model, seen, result = _fit_scripted([0.6, 0.4, 0.5, 0.45, 0.3, 0.2], patience=2)
     assert [h["epoch"] for h in result.history] == [1, 2, 3, 4]
     assert result.best_epoch == 2 and result.stopped_early
     assert torch.equal(_weight(model), seen[1])
@@ -62,16 +63,7 @@ def test_stops_after_patience_and_restores_the_best_epoch():
 
 
 def test_patience_zero_runs_every_epoch_and_still_keeps_the_best():
-    torch.manual_seed(0)
-    model, seen = _model(), list[torch.Tensor]()
-    schedule = Schedule(epochs=4, batch_size=16, patience=0)
-    result = fit(
-        model,
-        RowTensors(_rows()),
-        _scripted([0.6, 0.3, 0.5, 0.7], seen),
-        schedule,
-        progress=False,
-    )
+    model, seen, result = _fit_scripted([0.6, 0.3, 0.5, 0.7], patience=0)
     assert len(result.history) == 4 and not result.stopped_early
     assert result.best_epoch == 2
     assert torch.equal(_weight(model), seen[1])
