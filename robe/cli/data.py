@@ -65,6 +65,16 @@ def register(sub: Any) -> None:
     schema.add_argument(
         "--time", default=None, help="the time column; the file must be sorted by it"
     )
+    schema.add_argument(
+        "--columns",
+        default="",
+        help="the file has no header row: its column names in order, comma-separated",
+    )
+    schema.add_argument(
+        "--delimiter",
+        default="",
+        help="field separator when the extension does not say it (',', 'tab', '|', ';')",
+    )
     schema.add_argument("--out", type=Path, required=True, help="schema JSON to write")
     schema.set_defaults(handler=run_schema)
 
@@ -117,6 +127,8 @@ def run_schema(args: argparse.Namespace) -> int:
         user_key=args.user_key,
         item_key=args.item_key,
         time=args.time,
+        columns=tuple(c.strip() for c in args.columns.split(",") if c.strip()),
+        delimiter="\t" if args.delimiter.lower() in ("tab", "\\t") else args.delimiter,
     )
     inferred = infer_schema(config)
     inferred.schema.save(args.out)

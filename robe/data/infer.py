@@ -13,6 +13,7 @@ value (a column functionally tied to a key belongs to that side). From these:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import Counter
 from dataclasses import dataclass, field
@@ -46,6 +47,8 @@ class InferConfig:
     item_key: str | None = None
     time: str | None = None
     name: str = ""
+    columns: tuple[str, ...] = ()  # a file without a header row: its column names
+    delimiter: str = ""  # "" = by the extension (tab for .tsv/.txt, else comma)
 
 
 @dataclass
@@ -142,7 +145,17 @@ def infer_schema(config: InferConfig) -> Inferred:
     path = config.data
     if not path.is_file():
         raise DataError(f"--data {path}: no such file")
-    source = Source(format=source_format(path), header=True)  # type: ignore[arg-type]
+    fmt = source_format(path)
+    if fmt == "parquet" and (config.columns or config.delimiter):
+        raise DataError(f"{path}: Parquet names its columns: drop --columns and --delimiter")
+    if len(config.delimiter) > 1:
+        raise DataError(f"--delimiter {config.delimiter!r}: give one character, or 'tab'")
+    source = Source(
+        format=fmt,  # type: ignore[arg-type]
+        delimiter=config.delimiter,
+        header=not config.columns,
+        columns=config.columns,
+    )
     with named_rows(path, source, 8192) as named:
         columns, stats, rows, label_counts = _scan(path, named, config)
     keys = [k for k in (config.user_key, config.item_key) if k is not None]
@@ -194,7 +207,7 @@ def infer_schema(config: InferConfig) -> Inferred:
         dense=tuple(dense),
         sparse=tuple(sparse),
         dim=dim,
-        source=Source(format=source.format, header=True, label=rule, time=config.time),
+        source=dataclasses.replace(source, label=rule, time=config.time),
     )
     notes = [
         f"rows: {rows}; label: {rule.describe()} (positive rate {positive_rate:.3f})",
@@ -226,6 +239,7 @@ def _scan(
     stats = {c: _Column(c) for c in columns}
     keys = [k for k in (config.user_key, config.item_key) if k is not None]
     rows = 0
+    header_lines = 0 if config.columns else 1  # for line numbers in messages
     last_time: float | str = -math.inf
     label_counts: Counter[str] = Counter()
     label_index = index[config.label]
@@ -233,7 +247,8 @@ def _scan(
         for row in block:
             if len(row) != len(columns):
                 raise DataError(
-                    f"{path}:{rows + 2}: expected {len(columns)} fields, got {len(row)}"
+                    f"{path}:{rows + 1 + header_lines}: expected {len(columns)} fields, got "
+                    f"{len(row)}"
                 )
             rows += 1
             cells = ["" if v is None else str(v) for v in row]
@@ -251,7 +266,7 @@ def _scan(
                     continue
                 if not in_order(last_time, tv):
                     raise DataError(
-                        f"{path}:{rows + 1}: rows are not in {config.time} order (the "
+                        f"{path}:{rows + header_lines}: rows are not in {config.time} order (the "
                         "validation split is the last rows): sort the file by "
                         f"{config.time} first"
                     )

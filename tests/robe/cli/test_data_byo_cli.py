@@ -220,3 +220,26 @@ def test_text_times_are_ordered_as_text(tmp_path: Path, capsys: pytest.CaptureFi
     data.write_text("user,item,label,day\n1,2,1,2024-01-10\n2,3,0,2024-01-09\n")
     err = one_error_line([*argv, "--out", str(tmp_path / "t.json")], capsys)
     assert "sort the file by day" in err
+
+
+def test_headerless_file_named_by_columns(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "u.data"  # MovieLens-100k's layout: tab-separated, no header row
+    data.write_text("".join(f"{u}\t{u % 7}\t{1 + u % 5}\t{1000 + u}\n" for u in range(60)))
+    argv = schema_argv(data, "rating", tmp_path, "--columns", "user_id,item_id,rating,ts")
+    assert main([*argv, "--delimiter", "tab", "--time", "ts", "--user-key", "user_id"]) == 0
+    schema = load_schema(tmp_path / "s.json")
+    assert schema.source.header is False and schema.source.delimiter == "\t"
+    assert schema.source.columns == ("user_id", "item_id", "rating", "ts")
+    assert [f.name for f in schema.sparse] == ["user_id", "item_id"]
+    capsys.readouterr()
+    # the first line is data, not a header: a bad row is numbered as the file's line
+    data.write_text("1\t2\t5\t1000\n2\t3\t4\n")
+    err = one_error_line([*argv, "--delimiter", "tab"], capsys)
+    assert f"{data}:2: expected 4 fields, got 3" in err
+
+
+def test_delimiter_must_be_one_character(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    data = tmp_path / "r.csv"
+    data.write_text("user,item,label\n1,2,1\n2,3,0\n")
+    err = one_error_line([*schema_argv(data, "label", tmp_path), "--delimiter", "::"], capsys)
+    assert "--delimiter '::': give one character, or 'tab'" in err
