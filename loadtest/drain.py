@@ -141,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from loadtest.discover import items_from_server
     from loadtest.server import Server, ServerConfig
+    from service.settings import split_model_arg
 
     parser = argparse.ArgumentParser(prog="python -m loadtest.drain")
     parser.add_argument("--serve", required=True, metavar="NAME=ARTIFACT")
@@ -151,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drain-s", type=float, default=2.0)
     parser.add_argument("--out", type=Path, required=True, help="JSON results file")
     args = parser.parse_args(argv)
-    name, _, path = args.serve.partition("=")
+    name, path = split_model_arg(args.serve)
     rounds = []
     for r in range(args.rounds):
         config = ServerConfig(name, Path(path), extra_args=("--drain-s", str(args.drain_s)))

@@ -19,6 +19,7 @@ from loadtest.server import Server, ServerConfig
 from loadtest.soak import SoakConfig, soak
 from loadtest.traffic import Call, Traffic, TrafficConfig
 from robe.errors import RobeError
+from service.settings import split_model_arg
 
 log = logging.getLogger("loadtest")
 DISTINCT = 200  # distinct request bodies, cycled
@@ -33,7 +34,10 @@ def run_stress(args: argparse.Namespace) -> int:
         else:
             if len(args.serve) != 1:
                 raise RobeError("--overload and --soak take one --serve NAME=ARTIFACT")
-            name, _, path = args.serve[0].partition("=")
+            try:
+                name, path = split_model_arg(args.serve[0])
+            except ValueError as exc:
+                raise RobeError(f"--serve: {exc}") from None
             if not name or not Path(path).exists():
                 raise RobeError(f"--serve {args.serve[0]!r}: use NAME=ARTIFACT (an existing one)")
             config = ServerConfig(

@@ -176,10 +176,12 @@ def run_lookup(args: argparse.Namespace) -> int:
 
 
 def _named_paths(pairs: list[str], flag: str) -> tuple[tuple[str, Path], ...]:
+    from service.settings import split_model_arg
+
     out = []
     for pair in pairs:
-        name, sep, path = pair.partition("=")
-        if not sep or not name or not path:
+        name, path = split_model_arg(pair)
+        if not name:
             raise ValueError(f"{flag} {pair!r}: expected NAME=PATH")
         out.append((name, Path(path)))
     return tuple(out)
