@@ -179,14 +179,14 @@ class FeatureLayout:
 
 
 def _targets(schema: Schema) -> dict[str, list[tuple[str, int]]]:
-    out: dict[str, list[tuple[str, int]]] = {}
+    """Request field -> the features it feeds: the one of that name first, then every
+    feature that reads the column of that name."""
     features = [("dense", i, f.name, f.source_column) for i, f in enumerate(schema.dense)]
     features += [("sparse", t, f.name, f.source_column) for t, f in enumerate(schema.sparse)]
-    for kind, index, name, _ in features:
-        out.setdefault(name, []).append((kind, index))
+    out = {name: [(kind, index)] for kind, index, name, _ in features}
     for kind, index, name, column in features:
-        if column != name and (kind, index) not in out.setdefault(column, []):
-            out[column].append((kind, index))
+        if column != name:
+            out.setdefault(column, []).append((kind, index))
     return out
 
 
