@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from robe.keys import MISSING_KEY, integer_key, text_key
+from robe.keys import MISSING_KEY, value_key
 from robe.schema import LabelRule, SparseFeature
 
 
@@ -24,22 +24,14 @@ def sparse_keys(value: object, feature: SparseFeature) -> list[int]:
     if isinstance(value, list):
         if feature.separator is None:
             raise ValueError(f"{feature.name!r} takes one value, got a list")
-        keys = [_one_key(v, feature) for v in value if v is not None and v != ""]
+        keys = [value_key(v, hex_tokens=feature.hex) for v in value if v is not None and v != ""]
         if len(keys) > feature.max_values:
             raise ValueError(
                 f"{len(keys)} values for {feature.name!r}, the schema's max_values is "
                 f"{feature.max_values}"
             )
         return keys or [MISSING_KEY]
-    return [_one_key(value, feature)]
-
-
-def _one_key(value: object, feature: SparseFeature) -> int:
-    if isinstance(value, str):
-        return text_key(value, hex_tokens=feature.hex)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return integer_key(value)
-    raise ValueError(f"categorical value must be an integer or a string, got {value!r}")
+    return [value_key(value, hex_tokens=feature.hex)]
 
 
 def number(value: object) -> float:
