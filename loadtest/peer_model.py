@@ -1,8 +1,8 @@
 """What the peers of `robe bench service --peers` serve: one artifact's ONNX model.
 
-A peer differs from `robe serve` in its serving stack only. It runs the ONNX file
-`robe serve` would pick (the same precision choice), opened by model_export's one
-loader with the service's thread settings, and builds its rows with the service's
+A peer differs from `robe serve` in its serving stack only. It loads the artifact as
+`robe serve` does (service.models.load_model: the ONNX file and precision it would
+pick, the service's thread settings), and builds its rows with the service's
 own encoding (service.rows.FeatureLayout, the catalog of service.catalog read through
 robe.catalog) and top-k: the same request gives the same scores, and its encoding
 costs the same.
@@ -18,14 +18,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from model_export.loaders import onnx_session
-from model_export.manifest import load_manifest
-from model_export.precision import choose_precision, variant_entry
 from robe.errors import RobeError
 from service.catalog import Catalog
-from service.errors import InvalidInput
+from service.errors import InvalidInput, ModelLoadError
+from service.models import ServedModel, load_model
 from service.routes import top_k
-from service.rows import Dense, FeatureLayout, Keys, model_inputs
+from service.rows import Dense, FeatureLayout, Keys
 from service.runtimes.base import Scores
 from service.schemas import RecommendRequest
 
@@ -34,30 +32,27 @@ Index = npt.NDArray[np.int64]
 
 @dataclass(frozen=True)
 class PeerModel:
-    name: str
-    version: str
-    layout: FeatureLayout
-    catalog: Catalog
-    session: Any  # onnxruntime.InferenceSession
+    served: ServedModel  # robe serve's own load: format, precision, layout, catalog
 
     @classmethod
     def load(cls, artifact: Path, threads: int, name: str = "") -> PeerModel:
-        manifest = load_manifest(artifact)
-        if not manifest.has_format("onnx"):
-            raise RobeError(f"{artifact}: no onnx format in the artifact (a peer runs ONNX)")
-        entry = manifest.formats["onnx"]
-        precision, _ = choose_precision("onnx", entry, manifest.verify, "auto")
-        file = artifact / variant_entry(entry, precision)["file"]
-        layout = FeatureLayout.of(manifest.schema)
-        path = manifest.catalog_path
-        return cls(
-            name=name or manifest.name,
-            version=manifest.version,
-            layout=layout,
-            catalog=Catalog.load(path, layout) if path else Catalog.empty(layout),
-            # as robe serve opens it: no busy-waiting pool between runs
-            session=onnx_session(file, threads=threads, spinning=False),
-        )
+        try:
+            served = load_model(name, str(artifact), "onnx", "cpu", threads, "auto")
+        except ModelLoadError as exc:
+            raise RobeError(str(exc)) from exc
+        return cls(served)
+
+    @property
+    def name(self) -> str:
+        return self.served.name
+
+    @property
+    def layout(self) -> FeatureLayout:
+        return self.served.layout
+
+    @property
+    def catalog(self) -> Catalog:
+        return self.served.catalog
 
     def rows(self, req: RecommendRequest) -> tuple[Dense, Keys, Index]:
         """The request's candidate rows and their catalog indices; InvalidInput if bad."""
@@ -75,10 +70,7 @@ class PeerModel:
 
     def score(self, dense: Dense, keys: Keys) -> Scores:
         """One ONNX Runtime run over any number of rows."""
-        d, values, offsets = model_inputs(dense, keys, self.layout.schema.key_widths)
-        feeds = {"dense": d, "values": values, "offsets": offsets}
-        (out,) = self.session.run(None, feeds)
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        return self.served.runtime.predict(dense, keys)
 
     def answer(self, index: Index, scores: Scores, k: int) -> dict[str, Any]:
         """The /recommend response body, as robe serve writes it."""
@@ -87,7 +79,7 @@ class PeerModel:
         top = scores[best].tolist()
         return {
             "model": self.name,
-            "model_version": self.version,
+            "model_version": self.served.version,
             "items": [{"item_id": i, "score": s} for i, s in zip(ids, top, strict=True)],
             "scored": int(scores.shape[0]),
         }
