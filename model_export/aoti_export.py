@@ -20,7 +20,9 @@ from model_export.compat import platform_tag, torch_version
 from model_export.errors import ExportError
 from model_export.exportable import ExportableModel, index_model
 from model_export.manifest import FORMAT_FILES
+from model_export.precision import FP32, variant_file
 from model_export.quiet import torch_notices_silenced
+from model_export.reduced import method, reduced_linears
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -58,17 +60,28 @@ def _model_dynamic(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def export_aoti(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
-    """Write `model.pt2` for the CPU, and `model.cuda.pt2` too where CUDA is present."""
+def _serving(model: DLRM, precision: str) -> nn.Module:
+    serving = ExportableModel(model, "reference").eval()
+    serving.score = reduced_linears(serving.score, precision)
+    return serving
+
+
+def export_aoti(
+    model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+) -> dict[str, Any]:
+    """Write `model.pt2` for the CPU, and `model.cuda.pt2` too where CUDA is present; a
+    reduced `precision` (model_export.reduced) is written for the CPU only."""
     entry: dict[str, Any] = {
-        "file": FORMAT_FILES["aoti"],
+        "file": variant_file(FORMAT_FILES["aoti"], precision),
         "device": "cpu",
         "platform": platform_tag(),
         "torch": torch_version(),
     }
     cpu = torch.device("cpu")
-    serving = ExportableModel(model, "reference").eval()
+    serving = _serving(model, precision)
     _compile(serving, _model_inputs(spec, cpu), _model_dynamic(spec), directory / entry["file"])
+    if precision != FP32:
+        return entry | {"method": method(precision)}
     if torch.cuda.is_available():
         cuda = torch.device("cuda")
         # A copy: moving the serving wrapper would move the trained model's shared layers.

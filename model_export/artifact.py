@@ -29,7 +29,7 @@ from model_export.manifest import (
     model_io,
     write_manifest,
 )
-from model_export.precision import write_variants
+from model_export.precision import FP32, write_variants
 from model_export.verify import VerifySettings, verify_formats
 from robe import __version__
 from robe.checkpoint import ModelSpec, checkpoint_dir, load_checkpoint
@@ -130,19 +130,25 @@ def _staging(out: Path, force: bool) -> Path:
     return staging
 
 
-def write_format(fmt: str, model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
-    """Write one format's file(s) into `directory`; returns its manifest entry."""
+def write_format(
+    fmt: str, model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+) -> dict[str, Any]:
+    """Write one format's file(s) into `directory`; returns its manifest entry. A torch
+    format can be written at a reduced `precision`; ONNX's variants are made from its
+    fp32 file (model_export.precision.write_onnx_variant)."""
     if fmt == "onnx":
+        if precision != FP32:
+            raise ValueError("ONNX variants are quantized from the fp32 file, not exported")
         from model_export.onnx_export import export_onnx
 
         return export_onnx(model, spec, directory)
     if fmt == "torchscript":
         from model_export.torchscript_export import export_torchscript
 
-        return export_torchscript(model, spec, directory)
+        return export_torchscript(model, spec, directory, precision)
     from model_export.aoti_export import export_aoti
 
-    return export_aoti(model, spec, directory)
+    return export_aoti(model, spec, directory, precision)
 
 
 def _write_formats(
@@ -180,7 +186,12 @@ def export_artifact(request: ExportRequest) -> Manifest:
     staging = _staging(request.out, request.force)
     try:
         formats = _write_formats(model, spec, staging, request.formats)
-        write_variants(staging, formats, request.precisions)
+        write_variants(
+            staging,
+            formats,
+            request.precisions,
+            lambda fmt, precision: write_format(fmt, model, spec, staging, precision),
+        )
         catalog_name = copy_catalog(catalog, staging) if catalog is not None else None
         verify = None
         if request.verify is not None:

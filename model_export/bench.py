@@ -61,18 +61,27 @@ def _compiled(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Fo
 
 
 def _exported(fmt: str) -> Runtime:
-    """Export to `fmt` in `workdir`, then load it with model_export's loader for it."""
+    """Export to `fmt` in `workdir` at `precision` as `robe export --precision` does, then
+    load it with model_export's loader for it."""
 
     def runtime(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
-        from model_export.precision import FP32, PrecisionUnavailableError, write_onnx_variant
+        from model_export.precision import (
+            FP32,
+            TORCH_FORMATS,
+            check_torch_precision,
+            write_onnx_variant,
+        )
 
-        if precision != FP32 and fmt != "onnx":
-            raise PrecisionUnavailableError(f"{fmt} is exported in fp32 only")
         device = next(model.parameters()).device.type
-        entry = write_format(fmt, model.cpu(), spec, workdir)
+        if fmt in TORCH_FORMATS and precision != FP32:
+            check_torch_precision(precision, "cpu")  # variants are compiled for CPU
+            check_torch_precision(precision, device)
+        onnx_variant = fmt == "onnx" and precision != FP32
+        entry = write_format(fmt, model.cpu(), spec, workdir, FP32 if onnx_variant else precision)
         model.to(device)
-        if fmt == "onnx":
-            entry = write_onnx_variant(workdir / entry["file"], precision)
+        if onnx_variant:
+            external = bool(entry.get("external_data"))
+            entry = write_onnx_variant(workdir / entry["file"], precision, external)
         scorer = format_scorer(workdir, fmt, entry, device=device)
 
         def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:

@@ -319,6 +319,8 @@ def _format_files(entry: Mapping[str, Any]) -> list[str]:
     for variant in (entry.get("precisions") or {}).values():
         if isinstance(variant, dict) and isinstance(variant.get("file"), str):
             files.append(variant["file"])
+        if isinstance(variant, dict) and isinstance(variant.get("data_file"), str):
+            files.append(variant["data_file"])
     if isinstance(entry.get("data_file"), str):
         files.append(entry["data_file"])
     cuda = entry.get("cuda")

@@ -10,14 +10,18 @@ so indices stay bit-identical to the reference op.
   here at batch 1024 and needs calibration rows, so dynamic is the method.
 - ONNX bf16: not offered; ONNX Runtime's CPU provider has no bfloat16 MatMul or Gemm
   kernel ("Could not find an implementation", onnxruntime 1.32).
-- torch (eager, compiled): bf16 and fp16 by autocast (oneDNN's AVX-512 BF16 GEMMs on
-  CPU, tensor cores on CUDA; fp16 only on CUDA), int8 by torch's dynamic quantization of
-  the Linear layers (FBGEMM, CPU only).
+- torch (eager, compiled, TorchScript, AOTInductor): every Linear replaced by its
+  reduced-precision statement in plain ATen ops (model_export/reduced.py): bf16 weights
+  (oneDNN's AVX-512 BF16 GEMMs on CPU; fp16 the same, on CUDA only), or int8 weights
+  with activations quantized per row (`torch._int_mm`, CPU only). One module for all
+  four runtimes, because torch's own dynamic quantization cannot be exported by
+  `torch.export` (its packed weights are opaque objects). The exported torch variants
+  are compiled for CPU.
 """
 
 from __future__ import annotations
 
-import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +55,10 @@ def variant_file(file: str, precision: str) -> str:
     return f"{stem}.{precision}{dot}{suffix}"
 
 
-def write_onnx_variant(fp32_path: Path, precision: str) -> dict[str, Any]:
-    """Write the `precision` variant of the ONNX model beside it; returns its entry."""
+def write_onnx_variant(fp32_path: Path, precision: str, external: bool = False) -> dict[str, Any]:
+    """Write the `precision` variant of the ONNX model beside it; returns its entry.
+    `external`: the model keeps its weights in an external data file (plain tables over
+    1 GiB), and so does the variant, in its own (`model.int8.onnx.data`)."""
     if precision == FP32:
         return {"file": fp32_path.name}
     if precision != "int8":
@@ -78,65 +84,58 @@ def write_onnx_variant(fp32_path: Path, precision: str) -> dict[str, Any]:
             weight_type=QuantType.QInt8,
             # The interaction's batched dot products multiply two activations: kept fp32.
             extra_options={"MatMulConstBOnly": True},
+            use_external_data_format=external,
         )
     finally:
         root.setLevel(level)
-    return {"file": out.name, "method": "onnxruntime dynamic quantization (int8 weights)"}
+    entry = {"file": out.name, "method": "onnxruntime dynamic quantization (int8 weights)"}
+    # the quantizer names the data file after the model file
+    return entry | ({"external_data": True, "data_file": out.name + ".data"} if external else {})
+
+
+TORCH_FORMATS = ("torchscript", "aoti")
+# Writes a torch format at a reduced precision: (format, precision) -> manifest entry.
+TorchWriter = Callable[[str, str], dict[str, Any]]
+
+
+def check_torch_precision(precision: str, device: str) -> None:
+    """PrecisionUnavailableError where torch lacks `precision` on `device`."""
+    if precision == "fp16" and device != "cuda":
+        raise PrecisionUnavailableError("torch fp16 is offered on CUDA only (CPU GEMMs are slow)")
+    if precision == "int8" and device != "cpu":
+        raise PrecisionUnavailableError("torch int8 (torch._int_mm layers) is offered on CPU only")
 
 
 def torch_variant(model: Any, precision: str, device: str) -> Any:
-    """A callable scoring like `model` at `precision` (torch eager; may be compiled)."""
-    import torch
-
+    """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`)."""
     if precision == FP32:
         return model
-    if precision in ("bf16", "fp16"):
-        if precision == "fp16" and device != "cuda":
-            raise PrecisionUnavailableError(
-                "torch fp16 is offered on CUDA only (CPU GEMMs are slow)"
-            )
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return _Autocast(model, device, dtype)
-    if device != "cpu":
-        raise PrecisionUnavailableError("torch int8 (dynamic quantization) runs on CPU only")
-    import warnings
+    check_torch_precision(precision, device)
+    from model_export.reduced import reduced_linears
 
-    with warnings.catch_warnings():
-        # torch 2.13 marks torch.ao.quantization deprecated in favour of torchao (not a
-        # dependency here); it is still the int8 path torch itself ships for CPU.
-        warnings.filterwarnings("ignore", "torch.quantize_per_tensor", UserWarning)
-        warnings.filterwarnings("ignore", "torch.ao.quantization is deprecated")
-        return torch.ao.quantization.quantize_dynamic(  # type: ignore[no-untyped-call]
-            copy.deepcopy(model).cpu(), {torch.nn.Linear}, dtype=torch.qint8
-        )
-
-
-class _Autocast:
-    """Calls the model under autocast and hands back float32 scores."""
-
-    def __init__(self, model: Any, device: str, dtype: Any) -> None:
-        self.model, self.device, self.dtype = model, device, dtype
-
-    def __call__(self, *args: Any) -> Any:
-        import torch
-
-        with torch.autocast(self.device, dtype=self.dtype):
-            return self.model(*args).float()
+    return reduced_linears(model, precision)
 
 
 def write_variants(
-    directory: Path, formats: dict[str, dict[str, Any]], precisions: tuple[str, ...]
+    directory: Path,
+    formats: dict[str, dict[str, Any]],
+    precisions: tuple[str, ...],
+    write_torch: TorchWriter,
 ) -> None:
     """Add each asked-for precision to each format's manifest entry (in place):
-    `precisions[p] = {"file", ...}`, or `unavailable[p] = why` where the format lacks it."""
+    `precisions[p] = {"file", ...}`, or `unavailable[p] = why` where the format lacks it.
+    Torch formats' variants are written by `write_torch`, for CPU."""
     for fmt, entry in formats.items():
         for precision in precisions:
             if precision == FP32:
                 continue
             try:
-                if fmt != "onnx":
-                    raise PrecisionUnavailableError(f"{fmt} is exported in fp32 only")
-                variant = write_onnx_variant(directory / entry["file"], precision)
+                if fmt in TORCH_FORMATS:
+                    check_torch_precision(precision, "cpu")
+                    variant = write_torch(fmt, precision)
+                else:
+                    external = bool(entry.get("external_data"))
+                    variant = write_onnx_variant(directory / entry["file"], precision, external)
             except PrecisionUnavailableError as exc:
                 entry.setdefault("unavailable", {})[precision] = str(exc)
                 continue
@@ -151,7 +150,11 @@ def variant_entry(entry: dict[str, Any], precision: str) -> dict[str, Any]:
     if precision not in variants:
         why = entry.get("unavailable", {}).get(precision, "not exported")
         raise PrecisionUnavailableError(f"precision {precision}: {why}")
-    return {**entry, **variants[precision]}
+    # A variant carries its own files: the fp32 entry's CUDA package and external data
+    # are not its.
+    own = ("precisions", "unavailable", "cuda", "data_file", "external_data")
+    base = {k: v for k, v in entry.items() if k not in own}
+    return {**base, **variants[precision]}
 
 
 def choose_precision(

@@ -16,7 +16,9 @@ import torch
 from model_export.exportable import ExportableModel, index_model
 from model_export.loaders import torchscript_module
 from model_export.manifest import FORMAT_FILES
+from model_export.precision import FP32, variant_file
 from model_export.quiet import torch_notices_silenced
+from model_export.reduced import method, reduced_linears
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -25,9 +27,13 @@ REQUIRED_PACKAGE = "robe.ops"
 _TRACE_BATCH = 3  # any size but 1, so no axis looks constant to the tracer
 
 
-def export_torchscript(model: DLRM, spec: ModelSpec, directory: Path) -> dict[str, Any]:
-    path = directory / FORMAT_FILES["torchscript"]
+def export_torchscript(
+    model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+) -> dict[str, Any]:
+    """Write `model.torchscript.pt` (or its `precision` variant, model_export.reduced)."""
+    path = directory / variant_file(FORMAT_FILES["torchscript"], precision)
     serving = ExportableModel(model, "op").eval()
+    serving.score = reduced_linears(serving.score, precision)
     with torch_notices_silenced():
         # The layers after the lookup are traced, not scripted: their shapes are
         # batch-agnostic, and scripting would have to read robe.model's string
@@ -39,7 +45,8 @@ def export_torchscript(model: DLRM, spec: ModelSpec, directory: Path) -> dict[st
         serving.score = torch.jit.trace(serving.score, example)  # type: ignore[no-untyped-call]
         scripted = torch.jit.script(serving)
         torch.jit.save(scripted, str(path), _extra_files={REQUIRES_FILE: REQUIRED_PACKAGE})
-    return {"file": path.name, "requires": REQUIRED_PACKAGE}
+    entry = {"file": path.name, "requires": REQUIRED_PACKAGE}
+    return entry if precision == FP32 else entry | {"method": method(precision)}
 
 
 def scripted_indices(model: DLRM) -> torch.jit.ScriptModule:

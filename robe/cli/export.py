@@ -32,8 +32,8 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--precision",
         default="fp32",
-        help="comma-separated precisions to carry: fp32 (always), int8 (ONNX, by ONNX "
-        "Runtime's dynamic quantization), bf16 (recorded as unavailable where a format lacks it)",
+        help="comma-separated precisions to carry: fp32 (always), int8, bf16 (torch formats), "
+        "fp16 (recorded as unavailable where a format lacks it; docs/export.md)",
     )
     parser.add_argument(
         "--verify-data",

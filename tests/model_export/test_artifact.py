@@ -13,10 +13,12 @@ import pytest
 from model_export import artifact, loaders, onnx_export
 from model_export.artifact import ExportRequest, content_version, export_artifact
 from model_export.errors import ArtifactError, VerifyError
+from model_export.loaders import format_scorer
 from model_export.manifest import FORMATS, load_manifest
-from model_export.verify import MIN_ROWS, VerifySettings
+from model_export.precision import variant_entry
+from model_export.verify import MIN_ROWS, VerifySettings, verify_batch
 from robe.checkpoint import load_checkpoint
-from tests.model_export.conftest import CATALOG_LINE, make_run
+from tests.model_export.conftest import CATALOG_LINE, make_run, tiny_spec
 
 
 def test_trained_model_exports_every_format_and_verifies(trained_artifact: Path) -> None:
@@ -89,6 +91,25 @@ def test_plain_tables_with_external_data(tmp_path: Path, monkeypatch: pytest.Mon
     assert manifest.verify["indices"] == "table rows"
     weights = onnx.load(str(tmp_path / "art" / "model.onnx"), load_external_data=False)
     assert any(t.data_location == onnx.TensorProto.EXTERNAL for t in weights.graph.initializer)
+
+
+def test_int8_of_plain_tables_with_external_data_has_its_own_data_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(onnx_export, "EXTERNAL_DATA_THRESHOLD", 0)
+    run = make_run(tmp_path, "full")
+    request = ExportRequest(run, tmp_path / "art", formats=("onnx",), precisions=("fp32", "int8"))
+    manifest = export_artifact(request)
+    entry = manifest.formats["onnx"]
+    assert entry["precisions"]["int8"]["data_file"] == "model.int8.onnx.data"
+    assert {"model.int8.onnx", "model.int8.onnx.data", "model.onnx.data"} <= set(manifest.files)
+    batch = verify_batch(tiny_spec("full"), 64, 0)
+    fp32 = format_scorer(manifest.directory, "onnx", entry)(
+        batch.dense, batch.values, batch.offsets
+    )
+    variant = variant_entry(entry, "int8")
+    int8 = format_scorer(manifest.directory, "onnx", variant)
+    assert np.abs(int8(batch.dense, batch.values, batch.offsets) - fp32).max() < 0.05
 
 
 def test_catalog_explicit_or_none(tmp_path: Path) -> None:

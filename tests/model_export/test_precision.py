@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from model_export.loaders import format_scorer
@@ -85,3 +86,41 @@ def test_choose_precision_serves_the_fastest_passed_variant_and_refuses_a_failed
         "int8",
         "int8: asked for (no accuracy guard ran)",
     )
+
+
+@pytest.fixture(scope="module")
+def torch_artifact(trained_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("torch-precision") / "artifact"
+    args = ["export", "--checkpoint", str(trained_run), "--out", str(out)]
+    args += ["--formats", "torchscript,aoti", "--precision", "bf16,int8,fp16", "--verify"]
+    assert main(args) == 0
+    return out
+
+
+@pytest.mark.parametrize(
+    ("fmt", "files"),
+    [
+        ("torchscript", {"bf16": "model.bf16.torchscript.pt", "int8": "model.int8.torchscript.pt"}),
+        ("aoti", {"bf16": "model.bf16.pt2", "int8": "model.int8.pt2"}),
+    ],
+)
+def test_torch_formats_carry_bf16_and_int8_with_their_guard(
+    torch_artifact: Path, fmt: str, files: dict[str, str]
+) -> None:
+    manifest = load_manifest(torch_artifact)
+    entry = manifest.formats[fmt]
+    assert {p: v["file"] for p, v in entry["precisions"].items()} == files
+    assert set(files.values()) <= set(manifest.files)
+    assert "CUDA only" in entry["unavailable"]["fp16"]
+    records = manifest.verify["precisions"]["variants"][fmt]  # type: ignore[index]
+    assert set(records) == {"fp32", "bf16", "int8"}
+    assert abs(records["fp32"]["auc_delta"]) < 1e-6 and records["fp32"]["max_abs_diff"] < 1e-5
+    for precision in ("bf16", "int8"):
+        record = records[precision]
+        # reduced precision moves the scores, a little: neither identical nor far off
+        assert 0 < record["max_abs_diff"] < 0.05, record
+        assert record["passed"] == (record["auc_delta"] >= -0.001)
+        assert record["rows_per_s"] > 0
+        scorer = format_scorer(torch_artifact, fmt, variant_entry(entry, precision))
+        rows = np.zeros((2, 2), np.float32), np.arange(6, dtype=np.int64), np.arange(7)
+        assert scorer(*rows).shape == (2,)
