@@ -73,6 +73,7 @@ def build(runs: list[ModelRun], p99_target_ms: float, settings: dict[str, Any]) 
             "embedding": run.info.get("embedding"),
             "backend": run.info.get("backend"),
             "device": run.info.get("device"),
+            "precision": run.info.get("precision"),
             "embedding_bytes": run.info.get("embedding_bytes"),
             "full_equivalent_bytes": run.info.get("full_equivalent_bytes"),
             "artifact_bytes": run.artifact_bytes,
@@ -128,6 +129,11 @@ def comparison(report: dict[str, Any]) -> list[str]:
     rn, fn = pair
     r, f = models[rn], models[fn]
     lines = []
+    if r.get("precision") and f.get("precision"):
+        lines.append(
+            f"Precision served (`robe serve --precision auto`: the fastest variant whose "
+            f"accuracy guard passed): {rn} {r['precision']}, {fn} {f['precision']}."
+        )
     if r["artifact_bytes"] and f["artifact_bytes"]:
         ratio = f["artifact_bytes"] / r["artifact_bytes"]
         lines.append(
@@ -204,15 +210,16 @@ def markdown(report: dict[str, Any]) -> str:
     out += [
         "## Models",
         "",
-        "| model | embedding | backend | embedding params | artifact | RSS (peak) | "
+        "| model | embedding | backend | precision | embedding params | artifact | RSS (peak) | "
         "of which file-backed | RSS at ready | cold start | req/s at p99 target |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, r in models.items():
         cold = "n/a" if r["cold_start_s"] is None else f"{r['cold_start_s']:.1f} s"
         rps = r["rps_at_p99_target"]
         out.append(
-            f"| {name} | {r['embedding']} | {r['backend']} | {_mb(r['embedding_bytes'])} | "
+            f"| {name} | {r['embedding']} | {r['backend']} | {r.get('precision') or 'n/a'} | "
+            f"{_mb(r['embedding_bytes'])} | "
             f"{_mb(r['artifact_bytes'])} | {_mb(r['rss_bytes'])} | "
             f"{_mb(r.get('rss_file_bytes'))} | {_mb(r['rss_ready_bytes'])} | "
             f"{cold} | {'none' if rps is None else f'{rps:g}'} |"

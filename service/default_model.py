@@ -5,6 +5,8 @@
 Synthetic Criteo-Kaggle-shaped data (`robe data synth`), a ROBE model trained on it
 (`robe train --embedding robe --compression 1000`), exported to ONNX and TorchScript
 (`robe export`) into ROOT/robe; with --full, the plain-table baseline into ROOT/full.
+Both carry the `--precision` variants (default fp32 and int8) with their accuracy guard
+(`--verify`), so `robe serve` serves each at its fastest verified precision.
 Each step shows its progress and is skipped when its output exists.
 """
 
@@ -35,7 +37,7 @@ def _step(title: str, cmd: list[str], done: Path) -> None:
     print(f"[default model] {title}: done in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
-def build(root: Path, rows: int, full: bool, formats: str) -> None:
+def build(root: Path, rows: int, full: bool, formats: str, precision: str) -> None:
     data = root / "data"
     _step(
         f"synthetic data ({rows:,} rows)",
@@ -81,9 +83,16 @@ def build(root: Path, rows: int, full: bool, formats: str) -> None:
         if not (run / "items.jsonl").exists():  # the eager runtime serves runs with it
             shutil.copy(data / "items.jsonl", run / "items.jsonl")
         _step(
-            f"export {kind} ({formats})",
+            f"export {kind} ({formats}; {precision})",
             _robe(
-                "export", "--checkpoint", str(run), "--out", str(root / kind), "--formats", formats
+                "export",
+                "--checkpoint",
+                str(run),
+                "--out",
+                str(root / kind),
+                "--formats",
+                formats,
+                *(["--precision", precision, "--verify"] if precision != "fp32" else []),
             ),
             root / kind / "manifest.json",
         )
@@ -99,8 +108,11 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--full", action="store_true", help="also the plain-table baseline")
     parser.add_argument("--formats", default="onnx,torchscript")
+    parser.add_argument(
+        "--precision", default="fp32,int8", help="precisions to export (robe export --precision)"
+    )
     args = parser.parse_args()
-    build(args.root, args.rows, args.full, args.formats)
+    build(args.root, args.rows, args.full, args.formats, args.precision)
     return 0
 
 

@@ -206,6 +206,7 @@ def add_routes(app: FastAPI, settings: Settings) -> None:
                     version=m.version,
                     backend=m.runtime.backend,
                     device=m.runtime.device,
+                    precision=m.precision,
                     embedding=m.embedding,
                     embedding_bytes=m.embedding_bytes,
                     full_equivalent_bytes=m.full_equivalent_bytes,

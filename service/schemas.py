@@ -98,6 +98,7 @@ class ModelInfo(BaseModel):
     version: str
     backend: str
     device: str
+    precision: str
     embedding: str
     embedding_bytes: int
     full_equivalent_bytes: int

@@ -28,7 +28,9 @@ def point(
 
 
 def run(name: str, embedding: str, sweep: tuple[RateResult, ...], size: int, rss: int) -> ModelRun:
+    precision = "int8" if embedding == "robe" else "fp32"
     info = {"embedding": embedding, "backend": "onnx", "embedding_bytes": size // 2}
+    info["precision"] = precision
     return ModelRun(
         name=name,
         artifact=f"/models/{name}",
@@ -84,10 +86,12 @@ def test_report_fields_and_comparison(tmp_path: Path):
     assert any("8.3x smaller" in line and "robe 300.0 MB" in line for line in lines)
     assert any("robe 200.0 req/s, full 50.0 req/s" in line for line in lines)
     assert any("higher than the baseline's at: 50 req/s" in line for line in lines)
+    assert any("Precision served" in line and "robe int8, full fp32" in line for line in lines)
     report.write(r, tmp_path)
     assert json.loads((tmp_path / "report.json").read_text()) == json.loads(json.dumps(r))
     md = (tmp_path / "report.md").read_text()
     assert "| 200 | full | 200.0 |" in md and "503: 1" in md
+    assert "| robe | robe | onnx | int8 | 1.0 MB |" in md
     assert "| robe | 0.25 | 1.50 | n/a | 0.10 | 12.2 |" in md
 
 

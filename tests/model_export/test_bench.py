@@ -49,19 +49,20 @@ def test_precisions_are_measured_or_skipped_with_the_reason() -> None:
         compression=100_000,
         embeddings=("robe",),
         runtimes=("eager", "onnx", "torchscript"),
-        precisions=("fp32", "bf16", "int8"),
+        precisions=("fp32", "bf16", "int8", "fp16"),
         repeats=1,
         warmup=0,
     )
     cases = {(c["runtime"], c["precision"]): c for c in run(config)["cases"]}
-    for key in [("eager", p) for p in ("fp32", "bf16", "int8")] + [
+    torch_runtimes = ("eager", "torchscript")
+    for key in [(r, p) for r in torch_runtimes for p in ("fp32", "bf16", "int8")] + [
         ("onnx", "fp32"),
         ("onnx", "int8"),
-        ("torchscript", "fp32"),
     ]:
         assert cases[key].get("rows_per_s", 0) > 0, str(cases[key])
     assert "bf16" in cases[("onnx", "bf16")]["skipped"]
-    assert "fp32 only" in cases[("torchscript", "int8")]["skipped"]
+    for runtime in torch_runtimes:
+        assert "CUDA only" in cases[(runtime, "fp16")]["skipped"]
 
 
 def test_plain_tables_that_do_not_fit_are_skipped_with_the_memory_needed() -> None:

@@ -46,6 +46,7 @@ def two_runtimes(onnx_artifact: Path, torchscript_artifact: Path) -> Iterator[Te
 def test_same_top_k_over_http(two_runtimes: TestClient) -> None:
     models = {m["name"]: m for m in two_runtimes.get("/v1/models").json()["models"]}
     assert models["onnx"]["backend"] == "onnx" and models["ts"]["backend"] == "torchscript"
+    assert models["onnx"]["precision"] == models["ts"]["precision"] == "fp32"  # none other carried
     for user in (USER, {}, {"I1": 0, "C1": 12345}):
         tops = [
             two_runtimes.post("/recommend", json={"user": user, "k": 20, "model": m}).json()
