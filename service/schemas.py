@@ -122,6 +122,27 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` written in place, for a route documented by
+    hand (`openapi_extra`): an OpenAPI document resolves `#/...` against itself, not
+    against the schema it was copied from."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    result: dict[str, Any] = resolve(schema)
+    return result
+
+
 def error_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses` for error codes: each the one error body, with its meaning."""
     return {code: {"model": ErrorResponse, "description": desc} for code, desc in codes}
