@@ -28,7 +28,8 @@ from service.v2 import DENSE, SCORE, SPARSE
 ROWS_ENUM_LIMIT = 16  # larger row limits get bounds, not a branch per row count
 
 NULL: dict[str, Any] = {"type": "null"}
-PARAM_VALUE: dict[str, Any] = {"type": ["boolean", "integer", "number", "string"]}  # v2's parameter values
+# a v2 parameter's value: any JSON scalar but null
+PARAM_VALUE: dict[str, Any] = {"type": ["boolean", "integer", "number", "string"]}
 ELEMENT: dict[str, dict[str, Any]] = {
     "FP32": {"type": ["number", "null"], "description": "null: missing (JSON has no NaN)"},
     "BYTES": {"type": "string", "description": "the raw value as text; empty: missing"},

@@ -205,6 +205,8 @@ def _timeout_s(req: InferRequest, limit_s: float) -> float:
     timeout = (req.parameters or {}).get("timeout")
     if timeout is None:
         return limit_s
+    if isinstance(timeout, float) and timeout.is_integer():
+        timeout = int(timeout)  # JSON does not tell 10 from 10.0
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise InvalidInput(f"parameters.timeout: microseconds > 0, got {timeout!r}")
     return min(timeout / 1e6, limit_s)

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from robe.keys import INT64_MAX
 from service.bodies import parse
 from service.errors import InvalidInput
+from service.schemas import WholeNumber
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 Datatype = Literal[
@@ -31,7 +32,7 @@ Datatype = Literal[
     "FP16", "FP32", "FP64", "BYTES", "BF16",
 ]  # fmt: skip
 # int64 dimensions, as many as a numpy array may have
-Shape = Annotated[list[Annotated[StrictInt, Field(ge=0, le=INT64_MAX)]], Field(max_length=64)]
+Shape = Annotated[list[Annotated[WholeNumber, Field(ge=0, le=INT64_MAX)]], Field(max_length=64)]
 ParamValue = StrictBool | StrictInt | float | StrictStr
 
 
@@ -100,6 +101,8 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[InferRequest
         if size is not None:
             if spec.data is not None:
                 raise InvalidInput(f"{where}: give either data or binary_data_size, not both")
+            if isinstance(size, float) and size.is_integer():
+                size = int(size)  # JSON does not tell 10 from 10.0
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise InvalidInput(f"{where}.parameters.binary_data_size: must be an integer >= 0")
             if offset + size > len(binary):
