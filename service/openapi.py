@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from robe.keys import INT64_MAX, INT64_MIN
 from service.models import ServedModel
 from service.openapi_v2 import narrow_v2
+from service.schemas import FINITE_NUMBER
 from service.settings import Settings
 
 ENUM_LIMIT = 1000  # larger catalogs list no ids (the document would be mostly ids)
@@ -47,7 +48,7 @@ def _value_schema(kinds: set[str]) -> dict[str, Any]:
     if "number" in types:
         types.discard("integer")  # a number already takes integers
     one = {
-        "number": {"type": "number"},
+        "number": FINITE_NUMBER,
         "integer": INT64,
         "string": {"type": "string"},
         "array": {

@@ -22,6 +22,7 @@ from itertools import permutations
 from typing import Any
 
 from service.models import ServedModel
+from service.schemas import FINITE_NUMBER
 from service.settings import Settings
 from service.v2 import DENSE, SCORE, SPARSE
 
@@ -31,7 +32,7 @@ NULL: dict[str, Any] = {"type": "null"}
 # a v2 parameter's value: any JSON scalar but null
 PARAM_VALUE: dict[str, Any] = {"type": ["boolean", "integer", "number", "string"]}
 ELEMENT: dict[str, dict[str, Any]] = {
-    "FP32": {"type": ["number", "null"], "description": "null: missing (JSON has no NaN)"},
+    "FP32": {"anyOf": [FINITE_NUMBER, NULL], "description": "null: missing (JSON has no NaN)"},
     "BYTES": {"type": "string", "description": "the raw value as text; empty: missing"},
 }
 

@@ -209,7 +209,8 @@ def _timeout_s(req: InferRequest, limit_s: float) -> float:
         timeout = int(timeout)  # JSON does not tell 10 from 10.0
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise InvalidInput(f"parameters.timeout: microseconds > 0, got {timeout!r}")
-    return min(timeout / 1e6, limit_s)
+    # compared before dividing: a JSON integer may be past float64's range
+    return limit_s if timeout >= limit_s * 1e6 else timeout / 1e6
 
 
 def add_v2_routes(app: FastAPI, settings: Settings) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from jsonschema import Draft202012Validator
+from pydantic import SecretStr
 
 from service.app import build_app
 from service.settings import Settings
@@ -25,7 +26,10 @@ Edit = Callable[[dict[str, Any]], None]
 @pytest.fixture(scope="module")
 def client(onnx_artifact: Path) -> Iterator[TestClient]:
     settings = Settings(
-        models=[f"robe={onnx_artifact}"], max_request_rows=2, admin_token="t0ken", warmup=False
+        models=[f"robe={onnx_artifact}"],
+        max_request_rows=2,
+        admin_token=SecretStr("t0ken"),
+        warmup=False,
     )
     with TestClient(build_app(settings)) as c:
         yield c
@@ -58,12 +62,21 @@ def binary_output(body: dict[str, Any]) -> None:
     body["parameters"] = {"timeout": 2e6, "custom": "ignored"}
 
 
+def long_timeout(body: dict[str, Any]) -> None:
+    body["parameters"] = {"timeout": 10**400}  # past float64's range: the server's cap
+
+
+def huge_dense(body: dict[str, Any]) -> None:
+    body["inputs"][0]["data"][0] = 10**400
+
+
 VALID: dict[str, Edit] = {
     "flat": lambda b: None,
     "nested": nested,
     "sparse first": reverse_inputs,
     "binary output": binary_output,
     "one row": lambda b: b.update(json_body(ROWS[:1])),
+    "long timeout": long_timeout,
 }
 
 INVALID: dict[str, Edit] = {
@@ -87,6 +100,7 @@ INVALID: dict[str, Edit] = {
     ),
     "timeout": lambda b: b.update(parameters={"timeout": 0}),
     "extra": lambda b: b.update(extra=1),
+    "past float64": huge_dense,
 }
 
 
