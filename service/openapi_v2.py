@@ -24,7 +24,7 @@ from typing import Any
 from service.models import ServedModel
 from service.schemas import FINITE_NUMBER
 from service.settings import Settings
-from service.v2 import DENSE, SCORE, SPARSE
+from service.v2 import DATATYPES, DENSE, SCORE, SPARSE
 
 ROWS_ENUM_LIMIT = 16  # larger row limits get bounds, not a branch per row count
 
@@ -54,7 +54,7 @@ def _array(items: dict[str, Any], least: int, most: int | None) -> dict[str, Any
 
 def _tensor(name: str, width: int | None, rows: int | None, max_rows: int) -> dict[str, Any]:
     """One input tensor: a fixed row count, or (rows None) any count up to `max_rows`."""
-    datatype = "FP32" if name == DENSE else "BYTES"
+    datatype = DATATYPES[name]
     element = ELEMENT[datatype]
     if rows is not None and width is not None:
         shape: dict[str, Any] = {"type": "array", "enum": [[rows, width]]}

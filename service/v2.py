@@ -40,6 +40,7 @@ from service.v2_tensors import (
 )
 
 DENSE, SPARSE, SCORE = "dense", "sparse", "score"
+DATATYPES = {DENSE: "FP32", SPARSE: "BYTES"}  # each input's one datatype
 EXTENSIONS = ("binary_tensor_data",)
 INFER_ENDPOINT = "/v2/models/{name}/infer"  # the metrics' endpoint label, versions included
 
@@ -124,8 +125,8 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
         "versions": [model.version],
         "platform": f"robe_{model.runtime.backend}",
         "inputs": [
-            {"name": DENSE, "datatype": "FP32", "shape": [-1, layout.num_dense]},
-            {"name": SPARSE, "datatype": "BYTES", "shape": [-1, layout.num_sparse]},
+            {"name": DENSE, "datatype": DATATYPES[DENSE], "shape": [-1, layout.num_dense]},
+            {"name": SPARSE, "datatype": DATATYPES[SPARSE], "shape": [-1, layout.num_sparse]},
         ],
         "outputs": [{"name": SCORE, "datatype": "FP32", "shape": [-1]}],
         # the column order of the two inputs (not part of v2: clients need it to build rows)
@@ -142,16 +143,15 @@ def feature_rows(
     """Each row as the name -> raw value mapping a /score row would be."""
     schema = model.schema
     names = {DENSE: [f.name for f in schema.dense], SPARSE: [f.name for f in schema.sparse]}
-    types = {DENSE: "FP32", SPARSE: "BYTES"}
     by_name: dict[str, Tensor] = {}
     for t in tensors:
         if t.name not in names:
             raise InvalidInput(f"inputs: unknown input {t.name!r} (the model takes dense, sparse)")
         if t.name in by_name:
             raise InvalidInput(f"inputs: {t.name!r} is given twice")
-        if t.datatype != types[t.name]:
+        if t.datatype != DATATYPES[t.name]:
             raise InvalidInput(
-                f"inputs.{t.name}: datatype must be {types[t.name]}, got {t.datatype}"
+                f"inputs.{t.name}: datatype must be {DATATYPES[t.name]}, got {t.datatype}"
             )
         width = len(names[t.name])
         if len(t.shape) != 2 or t.shape[1] != width:
