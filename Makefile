@@ -50,7 +50,8 @@ run: default-model
 # ROBE against its plain-table baseline (the same preset, data and catalog), each model in
 # a `robe serve` process of its own: open-loop rate sweeps, /metrics, resident memory and
 # cold start -> $(LOADTEST_OUT)/report.{json,md} and PNG plots. The models are built once
-# under $(LOADTEST_ROOT) (synthetic data, train, export to ONNX: ~5 min on 2 cores) and
+# under $(LOADTEST_ROOT) (synthetic data, train, export to ONNX with its int8 variant and
+# accuracy guard, so each is served at its fastest verified precision: ~15 min on 2 cores) and
 # reused; latency does not depend on how long they trained, so the default is small.
 LOADTEST_ROOT ?= models/loadtest
 LOADTEST_ROWS ?= 20000

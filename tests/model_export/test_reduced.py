@@ -20,6 +20,7 @@ def test_every_linear_is_replaced_and_nothing_else_is_copied(
 ) -> None:
     model = _model()
     reduced = reduced_linears(model, precision)
+    assert isinstance(reduced, nn.Sequential)
     assert isinstance(reduced[1], layer) and isinstance(reduced[3], layer)
     assert reduced[0].weight is model[0].weight  # the embedding is shared, not copied
     assert isinstance(model[1], nn.Linear) and model[1].weight.dtype == torch.float32
@@ -42,7 +43,9 @@ def test_reduced_layers_stay_close_to_float32_at_any_batch(
 
 
 def test_int8_weights_are_int8_with_per_channel_scales() -> None:
-    layer = Int8Linear(_model()[1])
+    linear = _model()[1]
+    assert isinstance(linear, nn.Linear)
+    layer = Int8Linear(linear)
     assert layer.weight_t.dtype == torch.int8 and layer.weight_t.shape == (13, 64)
     assert layer.weight_scale.shape == (64,)
     assert int(layer.weight_t.abs().max(dim=0).values.min()) == 127  # each channel's range used
