@@ -11,11 +11,14 @@ costs tens of microseconds on an idle 2-core VM and milliseconds on a loaded one
 it waits for a core: handing it a fixed half (the design before) made every call wait
 that long, and measured slower than one thread at a load average of 8. The call
 returns once every part is finished; a pool thread that wakes after that claims
-nothing and touches nothing but the counter.
+nothing and touches nothing but the counter. No pool thread is woken where other
+processes keep the cores busy (robe.ops.cpu_load): there it would only take a core
+from the calling thread.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -26,6 +29,7 @@ import numpy as np
 import numpy.typing as npt
 import torch
 
+from robe.ops import cpu_load
 from robe.ops.atomics import fetch_add, load
 
 # Below this much work (array elements touched, ~0.2 ms on one core) a call runs on the
@@ -57,9 +61,15 @@ def _get_pool(size: int) -> ThreadPoolExecutor:
 
 
 def num_threads(work: int) -> int:
-    """How many threads a call with `work` elements of work runs on."""
+    """How many threads a call with `work` elements of work runs on: torch's thread count,
+    less the pool threads no core is free for (robe.ops.cpu_load), and one below
+    SPLIT_WORK."""
     threads = max(1, torch.get_num_threads())
-    return 1 if work < SPLIT_WORK else threads
+    if threads == 1 or work < SPLIT_WORK:
+        return 1
+    # The calling thread has its core; a pool thread gets one where others leave half free.
+    helpers = int(cpu_load.free_cores(os.cpu_count() or 1) - 0.5)
+    return max(1, min(threads, 1 + helpers))
 
 
 def plan(length: int, work: int) -> npt.NDArray[np.int64]:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robe.ops import cpu_numba, reference, threads
+from robe.ops import cpu_load, cpu_numba, reference, threads
 from tests.robe.ops.cases import Bags, adversarial, coeffs, one_value_per_bag, random_bags
 
 
@@ -13,6 +13,7 @@ def _split(monkeypatch: pytest.MonkeyPatch, split: bool) -> None:
     monkeypatch.setattr(threads, "SPLIT_WORK", 1 if split else 1 << 60)
     monkeypatch.setattr(threads, "PART_WORK", 64)
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: 3.0)  # however loaded
 
 
 LAYOUTS = [(16, 16), (128, 16), (32, 8), (12, 3)]  # (dim, Z): the unrolled Z=16 and others

@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 import torch
 
-from robe.ops import threads
+from robe.ops import cpu_load, threads
+
+
+@pytest.fixture(autouse=True)
+def _free_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every core free, whatever else the machine runs (tested on its own below)."""
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: float(total))
+    monkeypatch.setattr("os.cpu_count", lambda: 3)
 
 
 @numba.njit(nogil=True)
@@ -80,3 +87,15 @@ def test_run_parts_runs_each_part_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
     threads.run_parts(3, part)
     assert sorted(seen) == [0, 1, 2]
+
+
+@pytest.mark.parametrize(
+    ("free", "want"), [(3.0, 3), (2.6, 3), (2.4, 2), (1.6, 2), (1.4, 1), (0.0, 1)]
+)
+def test_pool_threads_only_for_free_cores(
+    free: float, want: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: free)
+    assert threads.num_threads(1 << 30) == want
+    assert threads.plan(10_000, 1 << 30)[4] == (1 if want == 1 else threads.MAX_PARTS)
