@@ -564,7 +564,7 @@ def lookup_backward(
     g, o = _np(grad), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
     num_bags = offs.shape[0] - 1
-    parts = threads.num_threads(vals.shape[0] * dim)
+    parts = threads.private_parts(vals.shape[0] * dim)
     if parts == 1 or array_size > PRIVATE_GRADIENT_MAX:
         _backward(g, vals, offs, 0, num_bags, num_tables, chunk, co, o)
         return out

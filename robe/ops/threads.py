@@ -18,6 +18,7 @@ from the calling thread.
 
 from __future__ import annotations
 
+import itertools
 import os
 import threading
 from collections.abc import Callable
@@ -60,23 +61,31 @@ def _get_pool(size: int) -> ThreadPoolExecutor:
         return _pool
 
 
-def num_threads(work: int) -> int:
-    """How many threads a call with `work` elements of work runs on: torch's thread count,
-    less the pool threads no core is free for (robe.ops.cpu_load), and one below
-    SPLIT_WORK."""
+def _helpers(parts: int) -> int:
+    """How many pool threads to wake for `parts` parts: torch's thread count less the
+    caller, less those no core is free for (robe.ops.cpu_load)."""
     threads = max(1, torch.get_num_threads())
-    if threads == 1 or work < SPLIT_WORK:
-        return 1
+    if threads == 1 or parts <= 1:
+        return 0
     # The calling thread has its core; a pool thread gets one where others leave half free.
-    helpers = int(cpu_load.free_cores(os.cpu_count() or 1) - 0.5)
-    return max(1, min(threads, 1 + helpers))
+    free = int(cpu_load.free_cores(os.cpu_count() or 1) - 0.5)
+    return max(0, min(threads, 1 + free, parts) - 1)
+
+
+def private_parts(work: int) -> int:
+    """How many parts a kernel with state of its own per part (the backward's private
+    gradients) is cut into: torch's thread count from SPLIT_WORK up, whatever the load,
+    since the parts fix the order of the sums (the same bits on every call). Parts that
+    no free core takes run one after another on the caller."""
+    return 1 if work < SPLIT_WORK else max(1, torch.get_num_threads())
 
 
 def plan(length: int, work: int) -> npt.NDArray[np.int64]:
     """The parts [0, length) is cut into for `work` elements of work, as the counter
     array the kernels claim them from (`claim`)."""
-    threads = num_threads(work)
-    count = 1 if threads == 1 else min(MAX_PARTS, max(threads, work // PART_WORK))
+    threads = max(1, torch.get_num_threads())
+    split = work >= SPLIT_WORK and _helpers(threads) > 0
+    count = min(MAX_PARTS, max(threads, work // PART_WORK)) if split else 1
     count = max(1, min(count, length))
     size = max(1, -(-length // count))
     return np.array([0, 0, length, size, -(-length // size)], dtype=np.int64)
@@ -115,8 +124,8 @@ def run_claimed(parts: npt.NDArray[np.int64], kernel: Callable[[], None]) -> Non
     on the calling thread and on as many pool threads as the plan has use for; return
     when every part is finished."""
     count = int(parts[_COUNT])
-    helpers = min(max(1, torch.get_num_threads()), count) - 1
-    if helpers <= 0:
+    helpers = _helpers(count)
+    if helpers == 0:
         kernel()
         return
     pool = _get_pool(max(1, torch.get_num_threads()) - 1)
@@ -137,14 +146,22 @@ def run_claimed(parts: npt.NDArray[np.int64], kernel: Callable[[], None]) -> Non
 
 
 def run_parts(parts: int, kernel: Callable[[int], None]) -> None:
-    """Run `kernel(i)` for every i in [0, parts), one part per thread (the caller's and
-    the pool's): for kernels whose parts must not share a thread's state (the backward's
-    private gradients)."""
-    if parts == 1:
-        kernel(0)
-        return
-    pool = _get_pool(max(1, torch.get_num_threads()) - 1)
-    futures = [pool.submit(kernel, i) for i in range(1, parts)]
-    kernel(0)
+    """Run `kernel(i)` for every i in [0, parts) on the caller's thread and the pool
+    threads a core is free for, each taking the next part until none is left: for
+    kernels whose parts keep state of their own (the backward's private gradients)."""
+    helpers = _helpers(parts)
+    counter = itertools.count()  # next() on it is atomic under the GIL
+    finished: list[int] = []
+
+    def drain() -> None:
+        while (i := next(counter)) < parts:
+            kernel(i)
+            finished.append(i)
+
+    pool = _get_pool(max(1, torch.get_num_threads()) - 1) if helpers else None
+    futures = [pool.submit(drain) for _ in range(helpers)] if pool else []
+    drain()
+    if len(finished) == parts:
+        return  # a pool thread that wakes now finds nothing left
     for future in futures:
         future.result()

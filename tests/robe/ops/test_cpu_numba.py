@@ -158,3 +158,15 @@ def test_split_one_value_bags_match_the_reference(monkeypatch: pytest.MonkeyPatc
     for dim in (128, 16):  # the wide and the one-chunk fast paths
         args = (bags.values, bags.offsets, bags.num_tables, dim, 16, coeffs(dim // 16))
         torch.testing.assert_close(cpu_numba.lookup(weight, *args), reference.lookup(weight, *args))
+
+
+def test_backward_bits_do_not_depend_on_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Busy cores run the private-gradient parts one after another on the caller: the
+    same parts, so the same sums."""
+    bags = random_bags(4, rows=200, num_tables=26)
+    grad = torch.randn(bags.offsets.numel() - 1, 16)
+    args = (bags.values, bags.offsets, 3000, bags.num_tables, 16, 16, coeffs(1))
+    _split(monkeypatch, True)
+    free = cpu_numba.lookup_backward(grad, *args)
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: 0.0)
+    assert torch.equal(cpu_numba.lookup_backward(grad, *args), free)

@@ -72,7 +72,7 @@ def test_a_pool_thread_that_never_wakes_does_not_hold_up_the_call(
 
 def test_one_torch_thread_means_one_part(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 1)
-    assert threads.num_threads(10**12) == 1
+    assert threads.private_parts(10**12) == 1
     assert threads.plan(10**9, 10**12)[4] == 1
 
 
@@ -85,8 +85,8 @@ def test_run_parts_runs_each_part_once(monkeypatch: pytest.MonkeyPatch) -> None:
         with lock:
             seen.append(i)
 
-    threads.run_parts(3, part)
-    assert sorted(seen) == [0, 1, 2]
+    threads.run_parts(5, part)
+    assert sorted(seen) == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.parametrize(
@@ -97,5 +97,6 @@ def test_pool_threads_only_for_free_cores(
 ) -> None:
     monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
     monkeypatch.setattr(cpu_load, "free_cores", lambda total: free)
-    assert threads.num_threads(1 << 30) == want
+    assert threads._helpers(threads.MAX_PARTS) == want - 1
     assert threads.plan(10_000, 1 << 30)[4] == (1 if want == 1 else threads.MAX_PARTS)
+    assert threads.private_parts(1 << 30) == 3  # the same sums, however loaded
