@@ -8,9 +8,10 @@ The forward kernels claim their parts themselves (`claim`, `finish`: an atomic c
 shared by the threads of one call, `plan`'s array). The calling thread starts on the
 parts at once; a pool thread joins when it wakes and takes what is left. Waking it
 costs tens of microseconds on an idle 2-core VM and milliseconds on a loaded one, where
-it waits for a core: handing it a fixed half (the design before) made every call wait
-that long, and measured slower than one thread at a load average of 8. The call
-returns once every part is finished; a pool thread that wakes after that claims
+it waits for a core. Before, a call was cut in four quarters taken from a Python
+counter and the caller slept until the pool thread's quarters were done, paying the
+wake-up on both ends. The call returns once every part is finished (the caller polls
+for the last one rather than sleep); a pool thread that wakes after that claims
 nothing and touches nothing but the counter. No pool thread is woken where other
 processes keep the cores busy (robe.ops.cpu_load): there it would only take a core
 from the calling thread.
