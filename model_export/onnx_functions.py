@@ -251,7 +251,7 @@ def _rows_bag_sum(gather: NodeProto) -> list[NodeProto]:
     sums them into `out` [num_bags, D]. When every bag holds one value, `out` is the
     rows, gathered straight into the output: `gather` runs inside each branch of the
     `If`, and the single branch ends on it, since a branch returning an outer value or
-    a reshaped view copies it (measured: 1.5-1.7 ms a terabyte batch of 1024)."""
+    a reshaped view copies it (profiled: 2% of a terabyte batch, the ScatterND's cost)."""
     single = onnx.NodeProto()
     single.CopyFrom(gather)
     single.output[0] = "rows_one"
