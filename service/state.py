@@ -55,9 +55,11 @@ class ServiceState:
         return self.models[key], self.batchers[key]
 
     def executor(self, device: str) -> ThreadPoolExecutor:
-        """The device's one inference thread (every model on the device shares it)."""
+        """The device's inference workers (every model on the device shares them)."""
         if device not in self.executors:
-            self.executors[device] = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{device}")
+            self.executors[device] = ThreadPoolExecutor(
+                self.settings.inference_workers(device), thread_name_prefix=f"infer-{device}"
+            )
         return self.executors[device]
 
 
