@@ -75,6 +75,20 @@ class _Pending:
         return int(self.keys.shape[0])
 
 
+def start_delay(free: list[float], queued: float) -> float:
+    """When a request queued behind `queued` seconds of work starts, with workers free in
+    `free` seconds each: the level at which the queued work fills the workers up (the
+    work ahead, shared; with one worker, its free time plus the queue)."""
+    free = sorted(free)
+    total = 0.0
+    for k, f in enumerate(free, start=1):
+        total += f
+        level = (queued + total) / k
+        if k == len(free) or level <= free[k]:
+            return level
+    return queued  # no worker at all: not reached (a batcher has at least one)
+
+
 class Batcher:
     def __init__(
         self,
@@ -136,10 +150,9 @@ class Batcher:
             tail += rows
         else:
             cost, tail = self.rate.seconds(rows), rows
-        # the work ahead (the rest of the running batches, then the queue) is shared by
-        # the workers; with one worker it is simply their sum
-        ahead = sum(max(0.0, end - now) for end in self._running.values())
-        return (ahead + self._queued_seconds) / self.workers + cost, cost, tail
+        busy = [max(0.0, end - now) for end in self._running.values()]
+        free = busy + [0.0] * (self.workers - len(busy))
+        return start_delay(free, self._queued_seconds) + cost, cost, tail
 
     def admit(self, rows: int, timeout_s: float) -> Admission:
         """Refuse now (NotReady, QueueFull, Overloaded) a request of `rows` that could not
