@@ -2,7 +2,7 @@
 
 A load runs beside whatever serves under that name: the artifact is checked (manifest
 and checksums) and loaded off the event loop, its runtime is set up and warmed at every
-batch-size bucket on the device's inference thread one bucket at a time (so the old
+batch-size bucket on one of the device's inference threads one bucket at a time (so the old
 model's batches run in between), and the warm-up timings seed its scoring rate. Then the
 name points at the new model and a new batcher, in one step on the event loop: requests
 already accepted finish on the model they started on (its batcher runs its queue out,
