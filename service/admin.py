@@ -16,9 +16,11 @@ from __future__ import annotations
 import hmac
 from typing import Annotated
 
-from fastapi import FastAPI, Path, Request
+from fastapi import FastAPI, Path, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from service.bodies import parse, read_body
 from service.errors import (
     ArtifactRefused,
     Forbidden,
@@ -28,7 +30,7 @@ from service.errors import (
     Unauthorized,
 )
 from service.repository import load, unload
-from service.schemas import error_responses
+from service.schemas import error_responses, inline_schema
 from service.settings import MODEL_NAME, Settings
 from service.state import ServiceState
 
@@ -43,6 +45,12 @@ REPOSITORY_ERRORS = error_responses(
 
 
 ModelName = Annotated[str, Path(pattern=MODEL_NAME, description="the model's name")]
+# Declares the scheme in the OpenAPI document; `authorize` answers 401/403 itself, in
+# the service's error body (auto_error would answer FastAPI's own).
+BEARER = HTTPBearer(
+    scheme_name="adminToken", description="the admin token (--admin-token)", auto_error=False
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(BEARER)]
 
 
 class LoadParameters(BaseModel):
@@ -71,11 +79,11 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         return
     expected = settings.admin_token.get_secret_value().encode()
 
-    def authorize(request: Request) -> ServiceState:
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not given.strip():
+    def authorize(request: Request, credentials: Credentials) -> ServiceState:
+        given = credentials.credentials.strip() if credentials is not None else ""
+        if not given:
             raise Unauthorized("the repository API needs 'Authorization: Bearer TOKEN'")
-        if not hmac.compare_digest(given.strip().encode(), expected):
+        if not hmac.compare_digest(given.encode(), expected):
             raise Forbidden("wrong admin token")
         state: ServiceState = request.app.state.service
         if not state.ready or state.draining:
@@ -88,8 +96,8 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         responses=REPOSITORY_ERRORS,
         summary="Models known to the repository, loaded or not",
     )
-    async def index(request: Request) -> list[RepositoryModel]:
-        state = authorize(request)
+    async def index(request: Request, credentials: Credentials) -> list[RepositoryModel]:
+        state = authorize(request, credentials)
         known = [
             RepositoryModel(name=n, version=m.version, state="READY")
             for n, m in state.models.items()
@@ -106,12 +114,20 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         response_model=RepositoryModel,
         responses=REPOSITORY_ERRORS,
         summary="Load (or replace) a model; swapped in between batches",
+        openapi_extra={
+            "requestBody": {
+                "required": False,
+                "content": {"application/json": {"schema": inline_schema(LoadRequest)}},
+            }
+        },
     )
     async def load_model(
-        name: ModelName, request: Request, body: LoadRequest | None = None
+        name: ModelName, request: Request, credentials: Credentials
     ) -> RepositoryModel:
-        state = authorize(request)
-        path = (body.parameters.path if body else None) or state.paths.get(name)
+        state = authorize(request, credentials)  # before the body: no token, no parsing
+        raw = await read_body(request, settings.max_body_bytes)
+        body = parse(LoadRequest, raw) if raw.strip() else LoadRequest()
+        path = body.parameters.path or state.paths.get(name)
         if path is None:
             raise ModelNotFound(f"model {name!r} is unknown: give parameters.path")
         async with state.load_lock:
@@ -129,8 +145,10 @@ def add_repository_routes(app: FastAPI, settings: Settings) -> None:
         responses=REPOSITORY_ERRORS,
         summary="Stop serving a model; requests already accepted finish",
     )
-    async def unload_model(name: ModelName, request: Request) -> RepositoryModel:
-        state = authorize(request)
+    async def unload_model(
+        name: ModelName, request: Request, credentials: Credentials
+    ) -> RepositoryModel:
+        state = authorize(request, credentials)
         async with state.load_lock:
             if name not in state.models:
                 raise ModelNotFound(f"model {name!r} is not loaded")

@@ -8,7 +8,8 @@ only the feature names of the model's schema (the right sides; no other properti
 values typed per feature, `k` and the row counts within the limits, and candidate ids
 non-empty, unique and (for catalogs of up to `ENUM_LIMIT` items) from the catalog. When
 the loaded models differ in their features, the feature names stay open (the document
-cannot say which model a request names). The document is rebuilt when the loaded
+cannot say which model a request names). The Open Inference Protocol routes are
+narrowed the same way (`service.openapi_v2`). The document is rebuilt when the loaded
 models change (the repository API).
 """
 
@@ -22,6 +23,8 @@ from fastapi import FastAPI
 
 from robe.keys import INT64_MAX, INT64_MIN
 from service.models import ServedModel
+from service.openapi_v2 import narrow_v2
+from service.schemas import FINITE_NUMBER
 from service.settings import Settings
 
 ENUM_LIMIT = 1000  # larger catalogs list no ids (the document would be mostly ids)
@@ -45,7 +48,7 @@ def _value_schema(kinds: set[str]) -> dict[str, Any]:
     if "number" in types:
         types.discard("integer")  # a number already takes integers
     one = {
-        "number": {"type": "number"},
+        "number": FINITE_NUMBER,
         "integer": INT64,
         "string": {"type": "string"},
         "array": {
@@ -149,3 +152,4 @@ def narrow(doc: dict[str, Any], models: Mapping[str, ServedModel], settings: Set
         user = {k: v for k, v in rec["user"].items() if k != "examples"}  # another schema's
         rec["user"] = {**user, **_features(one, ("user", "context"))}
         score["rows"]["items"] = _features(one, ("user", "item", "context"))
+    narrow_v2(doc, models, settings)

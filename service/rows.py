@@ -201,7 +201,12 @@ def _dense_value(value: object, field: str) -> float:
         return math.nan  # missing; the transform makes it what training made it
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidInput(f"{field}: a dense feature must be a number or null, got {value!r}")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # JSON integers have no bound
+        raise InvalidInput(
+            f"{field}: dense value must be finite, got an integer past float64's range"
+        ) from None
     if not math.isfinite(number):
         raise InvalidInput(f"{field}: dense value must be finite, got {value!r}")
     return number

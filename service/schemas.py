@@ -6,6 +6,7 @@ model's schema in `service.rows`, which names the offending field in its message
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Any
 
 from pydantic import (
@@ -37,6 +38,12 @@ def _whole(value: object) -> object:
 
 
 WholeNumber = Annotated[StrictInt, BeforeValidator(_whole)]
+# A dense value in the OpenAPI document: JSON numbers are unbounded, float64 is not.
+FINITE_NUMBER: dict[str, Any] = {
+    "type": "number",
+    "minimum": -sys.float_info.max,
+    "maximum": sys.float_info.max,
+}
 
 
 class ModelRequest(BaseModel):
@@ -45,9 +52,10 @@ class ModelRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     model: StrictStr | None = Field(None, description="model name; the default model when absent")
-    timeout_ms: Annotated[float, Field(gt=0, allow_inf_nan=False, strict=True)] | None = Field(
-        None, description="this request's deadline in ms (capped by the server's limit)"
-    )
+    timeout_ms: (
+        Annotated[float, Field(gt=0, le=sys.float_info.max, allow_inf_nan=False, strict=True)]
+        | None
+    ) = Field(None, description="this request's deadline in ms (capped by the server's limit)")
 
     def timeout_s(self, limit_s: float) -> float:
         """The request's deadline in seconds: its own, but never over the server's."""
@@ -120,6 +128,27 @@ class ErrorDetail(BaseModel):
 
 class ErrorResponse(BaseModel):
     error: ErrorDetail
+
+
+def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` written in place, for a route documented by
+    hand (`openapi_extra`): an OpenAPI document resolves `#/...` against itself, not
+    against the schema it was copied from."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items()}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    result: dict[str, Any] = resolve(schema)
+    return result
 
 
 def error_responses(*codes: tuple[int, str]) -> dict[int | str, dict[str, Any]]:

@@ -27,11 +27,20 @@ from service.batcher import Batcher
 from service.bodies import await_scores, read_body
 from service.errors import InvalidInput, ModelNotFound, NotReady, PayloadTooLarge, is_v2_path
 from service.models import ServedModel
+from service.schemas import inline_schema
 from service.settings import Settings
 from service.state import ServiceState
-from service.v2_tensors import HEADER_LENGTH, InferRequest, Tensor, decode_request, encode_response
+from service.v2_tensors import (
+    HEADER_LENGTH,
+    InferRequest,
+    InferResponse,
+    Tensor,
+    decode_request,
+    encode_response,
+)
 
 DENSE, SPARSE, SCORE = "dense", "sparse", "score"
+DATATYPES = {DENSE: "FP32", SPARSE: "BYTES"}  # each input's one datatype
 EXTENSIONS = ("binary_tensor_data",)
 INFER_ENDPOINT = "/v2/models/{name}/infer"  # the metrics' endpoint label, versions included
 
@@ -46,32 +55,41 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": V2Error} for code in codes}
 
 
-def _infer_body() -> dict[str, Any]:
-    schema = _inline(InferRequest.model_json_schema())
-    binary = {"schema": {"type": "string", "format": "binary"}}
+def _infer_doc() -> dict[str, Any]:
+    """The request body and the 200 response of /infer. The binary tensor data extension
+    is described, not given a schema: its body is JSON followed by bytes that only the
+    `Inference-Header-Content-Length` header delimits, which no OpenAPI media type can say
+    (an `application/octet-stream` schema would stand for any bytes at all)."""
     return {
         "requestBody": {
             "required": True,
-            "description": "JSON, or JSON followed by binary tensors "
-            f"(`{HEADER_LENGTH}` gives the JSON part's length)",
-            "content": {"application/json": {"schema": schema}, "application/octet-stream": binary},
-        }
+            "description": "The inference request as JSON. With the binary tensor data "
+            f"extension the body is this JSON followed by the inputs' bytes: `{HEADER_LENGTH}` "
+            "gives the JSON part's length and each binary input's `parameters.binary_data_size` "
+            "its bytes (little-endian, row major; a BYTES element is a 4-byte length, then "
+            "its UTF-8 text).",
+            "content": {"application/json": {"schema": inline_schema(InferRequest)}},
+        },
     }
 
 
-def _inline(schema: Any, defs: dict[str, Any] | None = None) -> Any:
-    """A JSON schema with its `$defs` written in place: an OpenAPI document resolves
-    `#/...` references against itself, not against the request body's schema."""
-    if defs is None and isinstance(schema, dict):
-        defs = schema.pop("$defs", {})
-    if isinstance(schema, dict):
-        ref = schema.get("$ref", "")
-        if defs is not None and ref.startswith("#/$defs/"):
-            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
-        return {k: _inline(v, defs or {}) for k, v in schema.items()}
-    if isinstance(schema, list):
-        return [_inline(v, defs or {}) for v in schema]
-    return schema
+def _infer_responses() -> dict[int | str, dict[str, Any]]:
+    binary = {"schema": {"type": "string", "format": "binary"}}
+    return {
+        200: {
+            "model": InferResponse,
+            "description": "The scores; with `binary_data` asked for, the JSON part then the "
+            f"scores as little-endian FP32 (`{HEADER_LENGTH}` gives the JSON part's length)",
+            "content": {"application/octet-stream": binary},
+            "headers": {
+                HEADER_LENGTH: {
+                    "description": "the JSON part's length, in a binary response",
+                    "schema": {"type": "integer", "minimum": 0},
+                }
+            },
+        },
+        **_errors(404, 413, 422, 503, 504),
+    }
 
 
 def endpoint_label(path: str) -> str | None:
@@ -107,8 +125,8 @@ def model_metadata(model: ServedModel) -> dict[str, Any]:
         "versions": [model.version],
         "platform": f"robe_{model.runtime.backend}",
         "inputs": [
-            {"name": DENSE, "datatype": "FP32", "shape": [-1, layout.num_dense]},
-            {"name": SPARSE, "datatype": "BYTES", "shape": [-1, layout.num_sparse]},
+            {"name": DENSE, "datatype": DATATYPES[DENSE], "shape": [-1, layout.num_dense]},
+            {"name": SPARSE, "datatype": DATATYPES[SPARSE], "shape": [-1, layout.num_sparse]},
         ],
         "outputs": [{"name": SCORE, "datatype": "FP32", "shape": [-1]}],
         # the column order of the two inputs (not part of v2: clients need it to build rows)
@@ -125,16 +143,15 @@ def feature_rows(
     """Each row as the name -> raw value mapping a /score row would be."""
     schema = model.schema
     names = {DENSE: [f.name for f in schema.dense], SPARSE: [f.name for f in schema.sparse]}
-    types = {DENSE: "FP32", SPARSE: "BYTES"}
     by_name: dict[str, Tensor] = {}
     for t in tensors:
         if t.name not in names:
             raise InvalidInput(f"inputs: unknown input {t.name!r} (the model takes dense, sparse)")
         if t.name in by_name:
             raise InvalidInput(f"inputs: {t.name!r} is given twice")
-        if t.datatype != types[t.name]:
+        if t.datatype != DATATYPES[t.name]:
             raise InvalidInput(
-                f"inputs.{t.name}: datatype must be {types[t.name]}, got {t.datatype}"
+                f"inputs.{t.name}: datatype must be {DATATYPES[t.name]}, got {t.datatype}"
             )
         width = len(names[t.name])
         if len(t.shape) != 2 or t.shape[1] != width:
@@ -164,13 +181,23 @@ def feature_rows(
 
 
 def _binary_output(req: InferRequest) -> bool:
+    """Whether the output goes back as binary data: the output's `binary_data` parameter,
+    else the request's `binary_data_output`, else JSON."""
     outputs = req.outputs or []
-    for out in outputs:
-        if out.name != SCORE:
-            raise InvalidInput(f"outputs: unknown output {out.name!r} (the model gives score)")
-    if outputs:
-        return bool((outputs[0].parameters or {}).get("binary_data", False))
-    return bool((req.parameters or {}).get("binary_data_output", False))
+    if len(outputs) > 1:
+        raise InvalidInput(f"outputs: the model gives one output, score; {len(outputs)} asked for")
+    if outputs and outputs[0].name != SCORE:
+        raise InvalidInput(f"outputs: unknown output {outputs[0].name!r} (the model gives score)")
+    for where, params, key in (
+        ("outputs[0].parameters", outputs[0].parameters if outputs else None, "binary_data"),
+        ("parameters", req.parameters, "binary_data_output"),
+    ):
+        flag = (params or {}).get(key)
+        if flag is not None:
+            if not isinstance(flag, bool):
+                raise InvalidInput(f"{where}.{key}: true or false, got {flag!r}")
+            return flag
+    return False
 
 
 def _timeout_s(req: InferRequest, limit_s: float) -> float:
@@ -178,9 +205,12 @@ def _timeout_s(req: InferRequest, limit_s: float) -> float:
     timeout = (req.parameters or {}).get("timeout")
     if timeout is None:
         return limit_s
+    if isinstance(timeout, float) and timeout.is_integer():
+        timeout = int(timeout)  # JSON does not tell 10 from 10.0
     if isinstance(timeout, bool) or not isinstance(timeout, int) or timeout <= 0:
         raise InvalidInput(f"parameters.timeout: microseconds > 0, got {timeout!r}")
-    return min(timeout / 1e6, limit_s)
+    # compared before dividing: a JSON integer may be past float64's range
+    return limit_s if timeout >= limit_s * 1e6 else timeout / 1e6
 
 
 def add_v2_routes(app: FastAPI, settings: Settings) -> None:
@@ -249,8 +279,8 @@ def add_v2_routes(app: FastAPI, settings: Settings) -> None:
         "/infer",
         infer,
         summary="v2: score rows given as tensors",
-        responses=_errors(404, 413, 422, 503, 504),
-        openapi_extra=_infer_body(),
+        responses=_infer_responses(),
+        openapi_extra=_infer_doc(),
     )
 
 

@@ -14,20 +14,25 @@ from __future__ import annotations
 import json
 import math
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
+from robe.keys import INT64_MAX
 from service.bodies import parse
 from service.errors import InvalidInput
+from service.schemas import WholeNumber
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 Datatype = Literal[
     "BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
     "FP16", "FP32", "FP64", "BYTES", "BF16",
 ]  # fmt: skip
+# int64 dimensions, as many as a numpy array may have
+Shape = Annotated[list[Annotated[WholeNumber, Field(ge=0, le=INT64_MAX)]], Field(max_length=64)]
 ParamValue = StrictBool | StrictInt | float | StrictStr
 
 
@@ -35,7 +40,7 @@ class RequestInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: StrictStr
-    shape: list[StrictInt]
+    shape: Shape
     datatype: Datatype
     parameters: dict[str, ParamValue] | None = None
     data: Any = None
@@ -57,6 +62,23 @@ class InferRequest(BaseModel):
     outputs: list[RequestOutput] | None = None
 
 
+class ResponseOutput(BaseModel):
+    name: str
+    datatype: str
+    shape: list[int]
+    data: list[float] | None = Field(None, description="absent when sent as binary data")
+    parameters: dict[str, int] | None = Field(None, description="binary_data_size, if binary")
+
+
+class InferResponse(BaseModel):
+    """The JSON part of a response (all of it unless the output is asked for as binary)."""
+
+    model_name: str
+    model_version: str
+    id: str | None = Field(None, description="the request's id, when it gave one")
+    outputs: list[ResponseOutput]
+
+
 @dataclass(frozen=True)
 class Tensor:
     """One input: its shape and its elements, flat in row-major order."""
@@ -74,13 +96,13 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[InferRequest
     tensors, offset = [], 0
     for i, spec in enumerate(request.inputs):
         where = f"inputs[{i}] ({spec.name})"
-        if any(d < 0 for d in spec.shape):
-            raise InvalidInput(f"{where}.shape: dimensions must be >= 0, got {spec.shape}")
         count = math.prod(spec.shape)
         size = (spec.parameters or {}).get("binary_data_size")
         if size is not None:
             if spec.data is not None:
                 raise InvalidInput(f"{where}: give either data or binary_data_size, not both")
+            if isinstance(size, float) and size.is_integer():
+                size = int(size)  # JSON does not tell 10 from 10.0
             if isinstance(size, bool) or not isinstance(size, int) or size < 0:
                 raise InvalidInput(f"{where}.parameters.binary_data_size: must be an integer >= 0")
             if offset + size > len(binary):
@@ -93,11 +115,7 @@ def decode_request(body: bytes, header_length: str | None) -> tuple[InferRequest
         elif spec.data is None:
             raise InvalidInput(f"{where}: data is missing")
         else:
-            values = _flatten(spec.data, where)
-            if len(values) != count:
-                raise InvalidInput(
-                    f"{where}.data: {len(values)} elements do not fill shape {spec.shape}"
-                )
+            values = _json_elements(spec.data, spec.shape, spec.datatype, where)
         tensors.append(Tensor(spec.name, spec.datatype, tuple(spec.shape), values))
     if offset != len(binary):
         raise InvalidInput(
@@ -172,21 +190,51 @@ def _bytes_elements(raw: bytes, count: int, where: str) -> list[Any]:
     return out
 
 
-def _flatten(data: Any, where: str) -> list[Any]:
-    """Row-major elements of JSON data given flat or nested (both are allowed by v2)."""
+def _json_elements(data: Any, shape: list[int], datatype: str, where: str) -> list[Any]:
+    """Row-major elements of JSON data, given flat or nested as the shape is (v2 allows
+    both), each a JSON value of the datatype: a string for BYTES, true/false for BOOL, an
+    integer for the integer types, a number (or null: missing) for the float types."""
     if not isinstance(data, list):
         raise InvalidInput(f"{where}.data: must be an array, got {type(data).__name__}")
-    out: list[Any] = []
-    stack = [iter(data)]
-    while stack:
-        for item in stack[-1]:
-            if isinstance(item, list):
-                stack.append(iter(item))
-                break
-            out.append(item)
-        else:
-            stack.pop()
+    if any(isinstance(x, list) for x in data):
+        out: list[Any] = []
+        _nested(data, shape, 0, out, where)
+    elif len(data) != math.prod(shape):
+        raise InvalidInput(f"{where}.data: {len(data)} elements do not fill shape {shape}")
+    else:
+        out = data
+    kind = _JSON_KIND.get(datatype, _JSON_KIND["INT"])
+    for i, x in enumerate(out):
+        if not kind[0](x):
+            raise InvalidInput(f"{where}.data: element {i} is {x!r}, not {kind[1]}")
     return out
+
+
+def _nested(node: Any, shape: list[int], depth: int, out: list[Any], where: str) -> None:
+    """Append the leaves of `node`, a nesting of arrays as deep and as long as `shape` says."""
+    if depth == len(shape):
+        if isinstance(node, list):
+            raise InvalidInput(f"{where}.data: nested deeper than shape {shape}")
+        out.append(node)
+        return
+    if not isinstance(node, list) or len(node) != shape[depth]:
+        raise InvalidInput(
+            f"{where}.data: nested data must follow shape {shape} (or be given flat)"
+        )
+    for child in node:
+        _nested(child, shape, depth + 1, out, where)
+
+
+def _is_number(x: Any) -> bool:
+    return x is None or (isinstance(x, int | float) and not isinstance(x, bool))
+
+
+_JSON_KIND: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "BYTES": (lambda x: isinstance(x, str), "a string"),
+    "BOOL": (lambda x: isinstance(x, bool), "true or false"),
+    "INT": (lambda x: isinstance(x, int) and not isinstance(x, bool), "an integer"),
+    **{f: (_is_number, "a number (or null: missing)") for f in ("FP16", "FP32", "FP64", "BF16")},
+}
 
 
 def encode_response(

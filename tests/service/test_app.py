@@ -137,6 +137,10 @@ BAD_422 = [
     ('{"user": {"I1": NaN}}', "user.I1: dense value must be finite, got nan"),
     ('{"user": {"I1": Infinity}}', "user.I1: dense value must be finite, got inf"),
     ('{"user": {"I1": 1e999}}', "user.I1: dense value must be finite, got inf"),
+    (
+        '{"user": {"I1": 1' + "0" * 400 + "}}",  # a JSON integer past float64's range
+        "user.I1: dense value must be finite, got an integer past float64's range",
+    ),
     ('{"user": {"I1": "x"}}', "user.I1: a dense feature must be a number or null, got 'x'"),
     ('{"user": {"C1": 1.5}}', "user.C1: a sparse feature must be a string or an integer, got 1.5"),
     (

@@ -170,7 +170,7 @@ def test_errors_take_v2_body(client: TestClient) -> None:
     v2_error(client.post("/v2/models/robe/infer", json=body), 422, "'sparse' is missing")
     body = json_body(ROWS)
     body["inputs"][0]["data"][0] = "three"
-    v2_error(client.post("/v2/models/robe/infer", json=body), 422, "inputs[0].I1")
+    v2_error(client.post("/v2/models/robe/infer", json=body), 422, "element 0 is 'three'")
     body = json_body(ROWS)
     body["outputs"] = [{"name": "logits"}]
     v2_error(client.post("/v2/models/robe/infer", json=body), 422, "unknown output 'logits'")
