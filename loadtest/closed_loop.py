@@ -9,7 +9,8 @@ measured in the same run (loadtest.ceilings): what HTTP and validation alone all
 (the floor endpoint) and what the model alone allows; `limit_rps` combines them.
 With `peers`, what a user would run instead (loadtest.peers: a bare FastAPI endpoint
 and Ray Serve) is loaded in every round beside robe serve, on the first model.
-Each configuration runs `rounds` times; its case is the median round by rps.
+Each configuration runs `rounds` times, each round starting one configuration later
+than the last; its case is the median round by rps.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from loadtest import scrape
 from loadtest.ceilings import checks, limit_rps, model_rows_per_second, payloads
 from loadtest.client import Connection, Target
 from loadtest.closed_loop_table import write_table
-from loadtest.peers import PEERS, comparison, peer_server
+from loadtest.peers import PEERS, Peer, comparison, peer_server
 from loadtest.server import Server, ServerConfig
 from robe.bench.machine import describe
 from service.models import ServedModel, load_model
@@ -216,7 +217,7 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
             cases.append(Case("floor", "none", cfg.device, False, conc, cfg.candidates, **r))
             log(cases[-1].line())
     # Each configuration runs `rounds` times, batching on and off (and the peers)
-    # alternating, and keeps its median round: the machine is shared, and one round
+    # taking turns, and keeps its median round: the machine is shared, and one round
     # that another process slowed down (or left idle) says little about the server.
     rounds: dict[tuple[str, str, bool, int], list[Case]] = {}
 
@@ -225,22 +226,38 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         key = (case.model, case.runtime, case.batching, case.concurrency)
         rounds.setdefault(key, []).append(case)
 
-    for round_ in range(cfg.rounds):
-        for name, path in cfg.models:
-            for rt in cfg.runtimes:
-                for batching in (True, False):
-                    with _server(cfg, name, path, rt, batching, logs) as srv:
-                        for conc in cfg.concurrency:
-                            r = measure(srv, "/recommend", name, conc)
-                            case = Case(name, rt, cfg.device, batching, conc, cfg.candidates, **r)
-                            record(case, round_)
-        for peer in PEERS if cfg.peers else ():
+    def ours(name: str, path: str, rt: str, batching: bool) -> Callable[[int], None]:
+        def run(round_: int) -> None:
+            with _server(cfg, name, path, rt, batching, logs) as srv:
+                for conc in cfg.concurrency:
+                    r = measure(srv, "/recommend", name, conc)
+                    record(Case(name, rt, cfg.device, batching, conc, cfg.candidates, **r), round_)
+
+        return run
+
+    def theirs(peer: Peer) -> Callable[[int], None]:
+        def run(round_: int) -> None:
             args = (cfg.max_batch_rows, cfg.max_wait_ms)
             with peer_server(peer, first_name, Path(first_path), *args, logs) as srv:
                 for conc in cfg.concurrency:
                     r = measure(srv, "/recommend", peer.name, conc)
                     case = Case(peer.name, "onnx", "cpu", peer.batching, conc, cfg.candidates, **r)
                     record(case, round_)
+
+        return run
+
+    configs = [
+        ours(name, path, rt, batching)
+        for name, path in cfg.models
+        for rt in cfg.runtimes
+        for batching in (True, False)
+    ] + [theirs(peer) for peer in (PEERS if cfg.peers else ())]
+    for round_ in range(cfg.rounds):
+        # each round starts one configuration later: none is always first (after the
+        # floor, or after Ray's processes exit) or always last
+        shift = round_ % len(configs)
+        for run in configs[shift:] + configs[:shift]:
+            run(round_)
     cases.extend(median_round(rs) for rs in rounds.values())
     floor_rps = max(c.rps for c in cases if c.model == "floor")
     limit = limit_rps(floor_rps, model_rps)

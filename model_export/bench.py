@@ -6,7 +6,11 @@ precision and a scratch folder) into a callable returning scores: eager,
 `torch.compile`, and the three exported formats, each written by model_export and
 opened by model_export.loaders as a server would. It lives in model_export, not in the
 robe library, because it imports both. Precisions come from model_export.precision;
-one a runtime does not offer is a skipped case with the reason. With a trained run for
+one a runtime does not offer is a skipped case with the reason. Every runtime of a run
+gets the same threads (`Threads`): torch's pool (eager, compiled, TorchScript,
+AOTInductor and the ROBE op) and ONNX Runtime's intra-op pool are both set to
+`threads`, and ONNX Runtime's threads spin between runs only when OpenMP's may (not
+under `OMP_WAIT_POLICY=PASSIVE`, which `robe bench` sets). With a trained run for
 a preset (`checkpoints`), its ROBE model is benchmarked and every variant's validation
 AUC is compared with eager fp32 (`auc_delta`, the export's accuracy guard).
 """
@@ -14,6 +18,7 @@ AUC is compared with eager fp32 (`auc_delta`, the export's accuracy guard).
 from __future__ import annotations
 
 import gc
+import os
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -33,7 +38,23 @@ from robe.model import DLRM, get_preset
 from robe.schema import load_schema
 
 Forward = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], Any]
-Runtime = Callable[[DLRM, ModelSpec, Path, str], Forward]
+
+
+@dataclass(frozen=True)
+class Threads:
+    """The threads every runtime of a run computes on."""
+
+    count: int
+    spinning: bool  # ONNX Runtime's pool busy-waits between runs, as OpenMP's ACTIVE
+
+    @classmethod
+    def like_torch(cls, count: int) -> Threads:
+        """`count` threads (0: torch's current number), spinning as OpenMP's threads do."""
+        passive = os.environ.get("OMP_WAIT_POLICY", "").upper() == "PASSIVE"
+        return cls(count or torch.get_num_threads(), spinning=not passive)
+
+
+Runtime = Callable[[DLRM, ModelSpec, Path, str, Threads], Forward]
 # Preset -> the schema whose tables it is sized for.
 PRESET_SCHEMAS = {
     "kaggle": "criteo-kaggle",
@@ -49,22 +70,28 @@ def _scores(module: Callable[..., torch.Tensor]) -> Forward:
     return forward
 
 
-def _eager(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
+def _eager(
+    model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
+) -> Forward:
     from model_export.precision import torch_variant
 
     device = next(model.parameters()).device.type
     return _scores(torch_variant(model, precision, device))
 
 
-def _compiled(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
-    return torch.compile(_eager(model, spec, workdir, precision))
+def _compiled(
+    model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
+) -> Forward:
+    return torch.compile(_eager(model, spec, workdir, precision, threads))
 
 
 def _exported(fmt: str) -> Runtime:
     """Export to `fmt` in `workdir` at `precision` as `robe export --precision` does, then
     load it with model_export's loader for it."""
 
-    def runtime(model: DLRM, spec: ModelSpec, workdir: Path, precision: str) -> Forward:
+    def runtime(
+        model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
+    ) -> Forward:
         from model_export.precision import (
             FP32,
             TORCH_FORMATS,
@@ -82,7 +109,9 @@ def _exported(fmt: str) -> Runtime:
         if onnx_variant:
             external = bool(entry.get("external_data"))
             entry = write_onnx_variant(workdir / entry["file"], precision, external)
-        scorer = format_scorer(workdir, fmt, entry, device=device)
+        scorer = format_scorer(
+            workdir, fmt, entry, device=device, threads=threads.count, spinning=threads.spinning
+        )
 
         def forward(dense: torch.Tensor, values: torch.Tensor, offsets: torch.Tensor) -> Any:
             return scorer(dense.cpu().numpy(), values.cpu().numpy(), offsets.cpu().numpy())
@@ -114,6 +143,7 @@ class ModelBenchConfig:
     warmup: int = 3
     max_seconds_per_case: float = 5.0
     seed: int = 0
+    threads: int = 0  # every runtime's threads; 0: torch's default (the cores)
     # preset -> a trained ROBE run: its model is benchmarked and its validation rows guard
     checkpoints: tuple[tuple[str, Path], ...] = ()
     guard_rows: int = 100_000
@@ -142,6 +172,8 @@ class ModelBenchConfig:
             raise ValueError(f"embeddings {bad or self.embeddings} not in {EMBEDDINGS}")
         if self.batch <= 0:
             raise ValueError(f"batch {self.batch} must be positive")
+        if self.threads < 0:
+            raise ValueError(f"threads {self.threads} must be positive (0: torch's default)")
 
 
 def _model(preset_name: str, config: ModelBenchConfig, kind: str) -> tuple[DLRM, ModelSpec]:
@@ -204,6 +236,18 @@ def _numpy(forward: Forward) -> Callable[..., Any]:
 def run(
     config: ModelBenchConfig, progress: Callable[[dict[str, Any]], None] = lambda case: None
 ) -> dict[str, Any]:
+    threads = Threads.like_torch(config.threads)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads.count)
+    try:
+        return _run(config, threads, progress)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _run(
+    config: ModelBenchConfig, threads: Threads, progress: Callable[[dict[str, Any]], None]
+) -> dict[str, Any]:
     device, host = machine.start(config.device)
     cases: list[dict[str, Any]] = []
     runs = dict(config.checkpoints)
@@ -211,7 +255,7 @@ def run(
         for kind in config.embeddings:
             base: dict[str, Any] = {"preset": preset, "schema": PRESET_SCHEMAS[preset]}
             base["embedding"] = kind
-            base |= {"device": device.type, "batch": config.batch}
+            base |= {"device": device.type, "batch": config.batch, "threads": threads.count}
             if kind == "full" and device.type == "cpu":
                 need, have = _plain_bytes(preset), _available_bytes()
                 if need > config.memory_fraction * have:
@@ -223,10 +267,13 @@ def run(
                     cases.append(case)
                     progress(case)
                     continue
-            cases += _preset_cases(config, preset, kind, runs.get(preset), device, base, progress)
+            cases += _preset_cases(
+                config, preset, kind, runs.get(preset), device, threads, base, progress
+            )
     return {
         "machine": host,
         "config": {k: _jsonable(v) for k, v in vars(config).items()},
+        "threads": {"count": threads.count, "onnxruntime_spinning": threads.spinning},
         "notes": [
             f"ROBE at compression {config.compression:g} (or the trained run's); Zipf ids; "
             "inference mode; auc_delta: validation AUC of the variant minus eager fp32's"
@@ -247,6 +294,7 @@ def _preset_cases(
     kind: str,
     trained: Path | None,
     device: torch.device,
+    threads: Threads,
     base: dict[str, Any],
     progress: Callable[[dict[str, Any]], None],
 ) -> list[dict[str, Any]]:
@@ -279,7 +327,7 @@ def _preset_cases(
             workdir = Path(scratch.name) / name / precision
             workdir.mkdir(parents=True)
             try:
-                forward = RUNTIMES[name](model, spec, workdir, precision)
+                forward = RUNTIMES[name](model, spec, workdir, precision, threads)
                 with torch.inference_mode():
                     forward(dense, values, offsets)  # compiles, for runtimes that do
             except PrecisionUnavailableError as exc:

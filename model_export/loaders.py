@@ -89,8 +89,11 @@ def onnx_session(
         raise ArtifactError(f"{name}: not a loadable ONNX model ({_first_line(exc)})") from exc
 
 
-def load_onnx(path: Path, *, device: str = "cpu") -> Scorer:
-    session = onnx_session(path, device=device)
+def load_onnx(
+    path: Path, *, device: str = "cpu", threads: int = 0, spinning: bool = True
+) -> Scorer:
+    """Load `model.onnx` as a scorer; `threads` and `spinning` as in `onnx_session`."""
+    session = onnx_session(path, device=device, threads=threads, spinning=spinning)
 
     def score(dense: Floats, values: Ints, offsets: Ints) -> Floats:
         feeds = {"dense": dense, "values": values, "offsets": offsets}
@@ -247,12 +250,21 @@ def load_aoti(path: Path, *, entry: Mapping[str, Any] | None = None, device: str
 
 
 def format_scorer(
-    directory: Path, fmt: str, entry: Mapping[str, Any], *, device: str = "cpu"
+    directory: Path,
+    fmt: str,
+    entry: Mapping[str, Any],
+    *,
+    device: str = "cpu",
+    threads: int = 0,
+    spinning: bool = True,
 ) -> Scorer:
-    """The scorer of format `fmt` written to `directory`, described by its manifest `entry`."""
+    """The scorer of format `fmt` written to `directory`, described by its manifest `entry`.
+
+    `threads` and `spinning` set ONNX Runtime's pool; the torch formats run on torch's
+    threads (`torch.set_num_threads`), which the caller sets."""
     path = directory / str(entry["file"])
     if fmt == "onnx":
-        return load_onnx(path, device=device)
+        return load_onnx(path, device=device, threads=threads, spinning=spinning)
     if fmt == "torchscript":
         return load_torchscript(path, device=device)
     if fmt == "aoti":

@@ -7,7 +7,7 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `RobeSlots(values, offsets, array_size) -> [N, dim/chunk]`: ROBE-Z chunk starts,
   exactly `robe::slots` (docs/hashing.md); attributes num_tables, dim, chunk,
   coefficients (the row-major [dim/chunk, 5] table of (b, a0, a1, a2, a3) per chunk).
-- `RobeRows(weight, slots) -> [N, dim]`: the chunks at those starts, concatenated;
+- `RobeRows(weight, slots) -> [N, dim/chunk, chunk]`: the chunks at those starts;
   attributes dim, chunk. Two forms, same rows (`GATHERS`): whole windows, or row pairs.
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import onnx
 from onnx import AttributeProto, FunctionProto, NodeProto, TensorProto, helper
 
 from robe.hashing import COEFFS_PER_CHUNK, LIMB_BITS, PRIME
@@ -100,9 +101,51 @@ def _function(
     )
 
 
+def _one_value_per_bag() -> list[NodeProto]:
+    """`single` (bool scalar): offsets = 0..N, every bag holds one value, as in every
+    request the service builds and in Criteo data. Then bag i is value i, and both
+    the bag ids and the bag sum are identities: `If` skips their scatters."""
+    return [
+        _const("s_zero", 0),
+        _const("s_one", 1),
+        _node("Size", ["values"], ["s_values"]),
+        _node("Size", ["offsets"], ["s_offsets"]),
+        _node("Add", ["s_values", "s_one"], ["s_wanted"]),
+        _node("Equal", ["s_offsets", "s_wanted"], ["s_length"]),
+        _node("Range", ["s_zero", "s_offsets", "s_one"], ["s_counting"]),
+        _node("Equal", ["offsets", "s_counting"], ["s_each"]),  # same length, whatever N
+        _node("Cast", ["s_each"], ["s_each64"], to=TensorProto.INT64),
+        _node("ReduceMin", ["s_each64"], ["s_all64"], keepdims=0),
+        _node("Cast", ["s_all64"], ["s_all"], to=TensorProto.BOOL),
+        _node("And", ["s_length", "s_all"], ["single"]),
+    ]
+
+
+def _branch(name: str, nodes: list[NodeProto], output: str) -> onnx.GraphProto:
+    """An `If` branch: `nodes` computing `output` from the enclosing scope's values."""
+    return helper.make_graph(nodes, name, [], [helper.make_empty_tensor_value_info(output)])
+
+
+def _if(
+    then_nodes: list[NodeProto],
+    then_out: str,
+    else_nodes: list[NodeProto],
+    else_out: str,
+    output: str,
+) -> NodeProto:
+    return _node(
+        "If",
+        ["single"],
+        [output],
+        then_branch=_branch(f"{output}_single", then_nodes, then_out),
+        else_branch=_branch(f"{output}_any", else_nodes, else_out),
+    )
+
+
 def bag_ids(opset: int) -> FunctionProto:
-    """Value i is in bag #{j : offsets[j+1] <= i}: a scatter of bag ends, then a prefix sum."""
-    nodes = [
+    """Value i is in bag #{j : offsets[j+1] <= i}: a scatter of bag ends, then a prefix
+    sum; `0..N-1` without them when every bag holds one value."""
+    general = [
         _const("zero", [0]),
         _const("one", [1]),
         _const("big", [INT64_MAX]),
@@ -120,8 +163,10 @@ def bag_ids(opset: int) -> FunctionProto:
         _node("ScatterElements", ["zeros", "ends", "ones"], ["marks"], axis=0, reduction="add"),
         _const("axis0", 0),
         _node("CumSum", ["marks", "axis0"], ["running"]),
-        _node("Slice", ["running", "zero", "n"], ["bags"]),
+        _node("Slice", ["running", "zero", "n"], ["scattered"]),
     ]
+    counted = [_node("Range", ["s_zero", "s_values", "s_one"], ["counted"])]
+    nodes = [*_one_value_per_bag(), _if(counted, "counted", general, "scattered", "bags")]
     return _function(BAG_IDS, ["values", "offsets"], ["bags"], nodes, (), opset)
 
 
@@ -201,13 +246,22 @@ def _lookup_consts() -> list[NodeProto]:
     ]
 
 
-def _bag_sum() -> list[NodeProto]:
-    """out[bags[i]] += rows[i]: the bag sum of `rows` [N, D] into `out` [num_bags, D]."""
-    return [
+def _rows_bag_sum(gather: NodeProto) -> list[NodeProto]:
+    """`gather` computes `rows` ([N, D], or [N, C, Z] for ROBE); out[bags[i]] += rows[i]
+    sums them into `out` [num_bags, D]. When every bag holds one value, `out` is the
+    rows, gathered straight into the output: `gather` runs inside each branch of the
+    `If`, and the single branch ends on it, since a branch returning an outer value or
+    a reshaped view copies it (profiled: 2% of a terabyte batch, the ScatterND's cost)."""
+    single = onnx.NodeProto()
+    single.CopyFrom(gather)
+    single.output[0] = "rows_one"
+    general = [
+        gather,
+        _node("Flatten", ["rows"], ["flat_rows"], axis=1),
         _call(BAG_IDS, ["values", "offsets"], ["bags"], ()),
         _node("Shape", ["offsets"], ["num_offsets"]),
         _node("Sub", ["num_offsets", "one"], ["num_bags"]),
-        _node("Shape", ["rows"], ["row_shape"]),
+        _node("Shape", ["flat_rows"], ["row_shape"]),
         _node("Slice", ["row_shape", "minus1", "big"], ["width"]),
         _node("Concat", ["num_bags", "width"], ["out_shape"], axis=0),
         _node(
@@ -216,9 +270,14 @@ def _bag_sum() -> list[NodeProto]:
             ["empty"],
             value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0]),
         ),
-        _node("CastLike", ["empty", "rows"], ["zeros"]),
+        _node("CastLike", ["empty", "flat_rows"], ["zeros"]),
         _node("Unsqueeze", ["bags", "axis1"], ["bag_index"]),
-        _node("ScatterND", ["zeros", "bag_index", "rows"], ["out"], reduction="add"),
+        _node("ScatterND", ["zeros", "bag_index", "flat_rows"], ["summed"], reduction="add"),
+    ]
+    return [
+        *_one_value_per_bag(),
+        _if([single], "rows_one", general, "summed", "bagged"),
+        _node("Flatten", ["bagged"], ["out"], axis=1),
     ]
 
 
@@ -238,7 +297,6 @@ def _window_gather() -> list[NodeProto]:
         _node("Add", ["window_starts", "within"], ["window_index"]),  # [S, Z]
         _node("Gather", ["weight", "window_index"], ["windows"], axis=0),
         _node("Gather", ["windows", "slots"], ["chunks"], axis=0),  # [N, C, Z]
-        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
     ]
 
 
@@ -289,7 +347,6 @@ def _pairs_gather() -> list[NodeProto]:
         _node("Unsqueeze", ["pair", "axis_last"], ["pair_index"]),  # [N, C, 1]
         _node("GatherND", ["pairs", "pair_index"], ["runs"]),  # [N, C, 2Z]
         _node("GatherElements", ["runs", "select"], ["chunks"], axis=2),  # [N, C, Z]
-        _node("Reshape", ["chunks", "flat_shape"], ["rows"]),
     ]
 
 
@@ -298,20 +355,17 @@ GATHERS = {"windows": _window_gather, "pairs": _pairs_gather}
 
 
 def robe_rows(opset: int, gather: str) -> FunctionProto:
-    """`RobeRows(weight, slots [N, C]) -> [N, dim]`: rows[n] = the C chunks weight[s:s+Z]
-    of its starts, concatenated; `gather` (a key of GATHERS) picks how."""
+    """`RobeRows(weight, slots [N, C]) -> [N, C, Z]`: rows[n, c] = the chunk weight[s:s+Z]
+    at start slots[n, c]; `gather` (a key of GATHERS) picks how."""
     nodes = [
-        _ref_const("dim", "dim"),
         _ref_const("chunk", "chunk"),
         _const("zero", 0),
         _const("step", 1),
         *_lookup_consts(),
-        _node("Unsqueeze", ["dim", "zero1"], ["dim1"]),
-        _node("Concat", ["minus1", "dim1"], ["flat_shape"], axis=0),  # [-1, dim]
         _node("Size", ["weight"], ["array_size"]),
         *GATHERS[gather](),
     ]
-    return _function(ROBE_ROWS, ["weight", "slots"], ["rows"], nodes, ROWS_ATTRIBUTES, opset)
+    return _function(ROBE_ROWS, ["weight", "slots"], ["chunks"], nodes, ROWS_ATTRIBUTES, opset)
 
 
 def robe_lookup(opset: int) -> FunctionProto:
@@ -320,8 +374,7 @@ def robe_lookup(opset: int) -> FunctionProto:
         *_lookup_consts(),
         _node("Size", ["weight"], ["array_size"]),
         _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
-        _call(ROBE_ROWS, ["weight", "slots"], ["rows"], ROWS_ATTRIBUTES),
-        *_bag_sum(),
+        *_rows_bag_sum(_call(ROBE_ROWS, ["weight", "slots"], ["rows"], ROWS_ATTRIBUTES)),
     ]
     return _function(
         ROBE_LOOKUP, ["weight", "values", "offsets"], ["out"], nodes, ROBE_ATTRIBUTES, opset
@@ -352,8 +405,7 @@ def table_lookup(opset: int) -> FunctionProto:
     nodes = [
         *_lookup_consts(),
         _call(TABLE_ROWS, ["values", "offsets", "sizes", "starts"], ["row_ids"], TABLE_ATTRIBUTES),
-        _node("Gather", ["weight", "row_ids"], ["rows"], axis=0),
-        *_bag_sum(),
+        *_rows_bag_sum(_node("Gather", ["weight", "row_ids"], ["rows"], axis=0)),
     ]
     return _function(
         TABLE_LOOKUP,

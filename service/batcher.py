@@ -2,18 +2,19 @@
 work-conserving and with admission by predicted wait.
 
 Each request is a `_Pending` holding its rows and an asyncio future. One loop per model
-takes what is queued into a batch the moment the inference worker is free: an idle
-worker runs a lone request at once, and rows accumulate only while a batch runs (up to
-`max_batch_rows`; with `max_wait_s` > 0 a batch also waits that long after its first
-row for company, an option for devices where that is measured to help). The loop drops
-requests whose future is already done (the client went away, or the deadline passed)
-or that can no longer finish before their deadline, runs the batch on the device's
-single inference thread, and splits the scores back by row counts. An exception from
-the model is set on every future of its batch.
+takes what is queued into a batch the moment an inference worker is free: an idle
+worker runs a lone request at once, and rows accumulate only while every worker runs a
+batch (up to `max_batch_rows`; with `max_wait_s` > 0 a batch also waits that long after
+its first row for company, an option for devices where that is measured to help). The
+loop drops requests whose future is already done (the client went away, or the
+deadline passed) or that can no longer finish before their deadline, runs the batch on
+one of the device's `workers` inference threads, and splits the scores back by row
+counts. An exception from the model is set on every future of its batch.
 
-Admission: `admit` predicts the request's wait (the rest of the running batch, the
-rows queued ahead, its own rows) from the model's measured scoring rate
-(`service.admission`) and refuses at once (Overloaded, with Retry-After) a request that
+Admission: `admit` predicts the request's wait (the rest of the running batches and the
+rows queued ahead, shared among the workers, then its own rows) from the model's
+measured scoring rate (`service.admission`: the wall time of a batch as the workers run
+side by side) and refuses at once (Overloaded, with Retry-After) a request that
 could not finish within `admit_share` of its deadline (the rest absorbs the error of the
 prediction), before the request's rows are even built; the queue is also bounded in
 rows (QueueFull).
@@ -24,6 +25,7 @@ future). `close()` stops intake, finishes what is queued and returns.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import time
@@ -73,6 +75,20 @@ class _Pending:
         return int(self.keys.shape[0])
 
 
+def start_delay(free: list[float], queued: float) -> float:
+    """When a request queued behind `queued` seconds of work starts, with workers free in
+    `free` seconds each: the level at which the queued work fills the workers up (the
+    work ahead, shared; with one worker, its free time plus the queue)."""
+    free = sorted(free)
+    total = 0.0
+    for k, f in enumerate(free, start=1):
+        total += f
+        level = (queued + total) / k
+        if k == len(free) or level <= free[k]:
+            return level
+    return queued  # no worker at all: not reached (a batcher has at least one)
+
+
 class Batcher:
     def __init__(
         self,
@@ -88,9 +104,12 @@ class Batcher:
         metrics: Metrics | None = None,
         rate: ScoringRate | None = None,
         admit_share: float = 1.0,
+        workers: int = 1,
     ) -> None:
-        if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_s < 0:
-            raise ValueError("max_batch_rows and max_queue_rows must be >= 1, max_wait_s >= 0")
+        if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_s < 0 or workers < 1:
+            raise ValueError(
+                "max_batch_rows, max_queue_rows and workers must be >= 1, max_wait_s >= 0"
+            )
         self.model = model
         self.infer = infer
         self.executor = executor
@@ -102,11 +121,13 @@ class Batcher:
         self.metrics = metrics
         self.rate = rate if rate is not None else ScoringRate()
         self.admit_share = admit_share  # of the deadline the predicted wait may fill
+        self.workers = workers  # batches run at once (the executor has as many threads)
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._queued_seconds = 0.0  # sum of the queued requests' costs
         self._tail_rows = 0  # rows of the last batch the queue would form
-        self._running_until = 0.0  # predicted end of the running batch (monotonic)
+        # each running batch -> its predicted end (monotonic)
+        self._running: dict[asyncio.Future[tuple[Scores, float]], float] = {}
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -129,8 +150,9 @@ class Batcher:
             tail += rows
         else:
             cost, tail = self.rate.seconds(rows), rows
-        running = max(0.0, self._running_until - now)
-        return running + self._queued_seconds + cost, cost, tail
+        busy = [max(0.0, end - now) for end in self._running.values()]
+        free = busy + [0.0] * (self.workers - len(busy))
+        return start_delay(free, self._queued_seconds) + cost, cost, tail
 
     def admit(self, rows: int, timeout_s: float) -> Admission:
         """Refuse now (NotReady, QueueFull, Overloaded) a request of `rows` that could not
@@ -151,7 +173,7 @@ class Batcher:
             self.metrics.predicted_wait.labels(self.model).observe(wait)
         # An idle worker takes any request: were the estimate too slow, refusing everything
         # would keep it from ever measuring again.
-        idle = not self._queue and self._running_until == 0.0
+        idle = not self._queue and len(self._running) < self.workers
         if wait > timeout_s * self.admit_share and not idle:
             self._reject("predicted_wait")
             raise Overloaded(
@@ -177,7 +199,8 @@ class Batcher:
         self._queued_seconds += a.cost
         self._tail_rows = a.tail
         self._set_queue_gauge()
-        self._wakeup.set()
+        if len(self._running) < self.workers:  # else the next batch's end wakes the loop
+            self._wakeup.set()
         return future
 
     def submit(self, dense: Dense, keys: Keys, timeout_s: float) -> asyncio.Future[Scores]:
@@ -209,17 +232,20 @@ class Batcher:
 
     async def _run(self) -> None:
         while True:
-            if not self._queue:
-                if self._closing:
-                    return
-                self._wakeup.clear()
+            if not self._queue and self._closing:
+                while self._running:  # what runs finishes before close returns
+                    self._wakeup.clear()
+                    await self._wakeup.wait()
+                return
+            if not self._queue or len(self._running) >= self.workers:
+                self._wakeup.clear()  # set by enqueue, close, and every batch's end
                 await self._wakeup.wait()
                 continue
             if self.batching and self.max_wait_s > 0:
                 await self._wait_for_batch()
             batch = self._take()
             if batch:
-                await self._execute(batch)
+                self._start(batch)
 
     async def _wait_for_batch(self) -> None:
         """Return when max_batch_rows are queued or max_wait after the first row."""
@@ -273,11 +299,10 @@ class Batcher:
         self._set_queue_gauge()
         return batch
 
-    async def _execute(self, batch: list[_Pending]) -> None:
+    def _start(self, batch: list[_Pending]) -> None:
+        """Hand the batch to a worker now; `_done` delivers its scores."""
         start = time.monotonic()
-        counts = [p.rows for p in batch]
-        total = sum(counts)
-        self._running_until = start + self.rate.seconds(total)
+        total = sum(p.rows for p in batch)
         if self.metrics is not None:
             m = self.metrics
             stage = m.stage_duration.labels(self.model, "queue")
@@ -285,33 +310,51 @@ class Batcher:
                 stage.observe(start - p.enqueued)
             m.batch_rows.labels(self.model).observe(total)
             m.batch_requests.labels(self.model).observe(len(batch))
-        loop = asyncio.get_running_loop()
-        try:
-            scores, seconds = await loop.run_in_executor(self.executor, self._work, batch, total)
-        except Exception as exc:  # one failure reaches every request of its batch
-            log.exception("model %r: batch of %d rows failed", self.model, total)
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(exc)
+        # submitted at once, no task in between: the worker starts before the loop runs
+        # the handlers that the last batch's scores woke
+        running = asyncio.get_running_loop().run_in_executor(
+            self.executor, self._work, batch, total
+        )
+        self._running[running] = start + self.rate.seconds(total)
+        running.add_done_callback(functools.partial(self._done, batch, total, start))
+
+    def _done(
+        self,
+        batch: list[_Pending],
+        total: int,
+        start: float,
+        running: asyncio.Future[tuple[Scores, float]],
+    ) -> None:
+        del self._running[running]
+        self.batches += 1
+        # the loop forms the next batch before the responses of this one are written
+        self._wakeup.set()
+        exc = running.exception() if not running.cancelled() else RuntimeError("cancelled")
+        if exc is not None:  # one failure reaches every request of its batch
+            log.error("model %r: batch of %d rows failed", self.model, total, exc_info=exc)
+            self._fail(batch, exc)
             return
-        finally:
-            self.batches += 1
-            self._running_until = 0.0
+        scores, seconds = running.result()
         self.rate.observe(total, time.monotonic() - start)
         if scores.shape[0] < total:
-            err = RuntimeError(f"model returned {scores.shape[0]} scores for {total} rows")
-            for p in batch:
-                if not p.future.done():
-                    p.future.set_exception(err)
+            self._fail(
+                batch, RuntimeError(f"model returned {scores.shape[0]} scores for {total} rows")
+            )
             return
         if self.metrics is not None:
             self.metrics.stage_duration.labels(self.model, "inference").observe(seconds)
             self.metrics.rows_scored.labels(self.model).inc(total)
         at = 0
-        for p, n in zip(batch, counts, strict=True):
+        for p in batch:
             if not p.future.done():
-                p.future.set_result(scores[at : at + n])
-            at += n
+                p.future.set_result(scores[at : at + p.rows])
+            at += p.rows
+
+    @staticmethod
+    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+        for p in batch:
+            if not p.future.done():
+                p.future.set_exception(exc)
 
     def _work(self, batch: list[_Pending], total: int) -> tuple[Scores, float]:
         """In the inference thread: concatenate, pad to a bucket, run."""

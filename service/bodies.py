@@ -70,11 +70,14 @@ async def _disconnected(receive: Callable[[], Awaitable[MutableMapping[str, Any]
 async def await_scores(request: Request, future: asyncio.Future[Scores]) -> Scores | None:
     """The request's scores, or None when its client went away first (it is dropped)."""
     watcher = asyncio.ensure_future(_disconnected(request.receive))
+    # a departed client cancels the future (the batcher drops it when the next batch
+    # forms); awaited directly, the scores wake this handler with no asyncio.wait between
+    watcher.add_done_callback(lambda w: None if w.cancelled() else future.cancel())
     try:
-        await asyncio.wait((future, watcher), return_when=asyncio.FIRST_COMPLETED)
+        return await future
+    except asyncio.CancelledError:
+        if watcher.done() and not watcher.cancelled():
+            return None  # the client went away
+        raise
     finally:
         watcher.cancel()
-    if not future.done():
-        future.cancel()  # the batcher drops it when the next batch forms
-        return None
-    return future.result()

@@ -2,7 +2,7 @@
 
 A load runs beside whatever serves under that name: the artifact is checked (manifest
 and checksums) and loaded off the event loop, its runtime is set up and warmed at every
-batch-size bucket on the device's inference thread one bucket at a time (so the old
+batch-size bucket on one of the device's inference threads one bucket at a time (so the old
 model's batches run in between), and the warm-up timings seed its scoring rate. Then the
 name points at the new model and a new batcher, in one step on the event loop: requests
 already accepted finish on the model they started on (its batcher runs its queue out,
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from service.admission import ScoringRate
-from service.batcher import Batcher
+from service.batcher import Batcher, Infer
 from service.errors import ModelLoadError
 from service.metrics import REJECT_REASONS, STAGES
 from service.models import ServedModel, load_model
@@ -48,15 +48,17 @@ async def load(state: ServiceState, name: str, path: str, *, startup: bool = Fal
     try:
         if startup and model.name in state.models:
             raise ModelLoadError(f"model name {model.name!r} is used twice")
-        rate = await _warm(state, model)
+        score = model.runtime.scorer()
+        rate = await _warm(state, model, score)
     except Exception:
         model.runtime.close()
         m.model_loads.labels(model.name, "failure").inc()
         raise
+    device = model.runtime.device
     batcher = Batcher(
         model.name,
-        model.runtime.predict,
-        state.executor(model.runtime.device),
+        score,
+        state.executor(device),
         max_batch_rows=s.max_batch_rows,
         max_wait_s=s.max_wait_ms / 1000,
         max_queue_rows=s.max_queue_rows,
@@ -65,6 +67,7 @@ async def load(state: ServiceState, name: str, path: str, *, startup: bool = Fal
         metrics=m,
         rate=rate,
         admit_share=s.admit_share,
+        workers=s.inference_workers(device),
     )
     batcher.start()
     # the swap: one step on the event loop, between two of the old batcher's batches
@@ -120,19 +123,18 @@ def retire(state: ServiceState, model: ServedModel, batcher: Batcher) -> None:
     task.add_done_callback(state.retiring.discard)
 
 
-async def _warm(state: ServiceState, model: ServedModel) -> ScoringRate:
-    """Set the runtime up on its inference thread and run every bucket (unless warm-up is
-    off); each bucket's second run seeds the scoring rate."""
+async def _warm(state: ServiceState, model: ServedModel, score: Infer) -> ScoringRate:
+    """Run every bucket on an inference thread (unless warm-up is off) through `score`
+    (which sets each thread up first); each bucket's second run seeds the scoring rate."""
     loop = asyncio.get_running_loop()
     executor = state.executor(model.runtime.device)
-    await loop.run_in_executor(executor, model.runtime.init_thread)
     rate = ScoringRate()
     if not state.settings.warmup:
         return rate
     t0 = time.perf_counter()
     buckets = state.settings.buckets()
     for size in buckets:  # one job per bucket: other models' batches run in between
-        seconds = await loop.run_in_executor(executor, _warm_bucket, model, size)
+        seconds = await loop.run_in_executor(executor, _warm_bucket, model, score, size)
         rate.observe(size, seconds)
     log.info(
         "model %s: warmed %d batch sizes (%s) in %.1fs",
@@ -144,7 +146,7 @@ async def _warm(state: ServiceState, model: ServedModel) -> ScoringRate:
     return rate
 
 
-def _warm_bucket(model: ServedModel, size: int) -> float:
+def _warm_bucket(model: ServedModel, score: Infer, size: int) -> float:
     """Score `size` rows twice (the first run sets up); seconds of the second run."""
     layout = model.layout
     if len(model.catalog):
@@ -156,7 +158,7 @@ def _warm_bucket(model: ServedModel, size: int) -> float:
     seconds = 0.0
     for _ in range(2):
         t0 = time.perf_counter()
-        scores = model.runtime.predict(dense, keys)
+        scores = score(dense, keys)
         seconds = time.perf_counter() - t0
         if scores.shape != (size,) or not np.isfinite(scores).all():
             raise ModelLoadError(f"model {model.name}: warm-up at {size} rows gave bad scores")

@@ -72,6 +72,12 @@ class Settings(BaseSettings):
         ge=0,
         description="intra-op threads of the inference worker (0 = cores - 1, at least 1)",
     )
+    workers: int = Field(
+        default=0,
+        ge=0,
+        description="inference workers per device, each running one batch at a time "
+        "(0 = on the CPU as many as cores allow at --threads each, on CUDA 1)",
+    )
     floor_endpoint: bool = Field(
         default=False, description="expose POST /bench/floor (benchmarks only)"
     )
@@ -106,6 +112,16 @@ class Settings(BaseSettings):
     def inference_threads(self) -> int:
         """Threads for the model's kernels; one core is left to the event loop."""
         return self.threads or max(1, (os.cpu_count() or 2) - 1)
+
+    def inference_workers(self, device: str) -> int:
+        """Batches a device runs at once: on the CPU, one per `inference_threads()` cores
+        (a small box runs two single-threaded batches side by side, as many as it has
+        cores); a GPU runs one."""
+        if self.workers:
+            return self.workers
+        if device != "cpu":
+            return 1
+        return max(1, (os.cpu_count() or 2) // self.inference_threads())
 
     def buckets(self) -> list[int]:
         """Batch-size buckets warmed at startup: powers of two up to max_batch_rows."""

@@ -1,7 +1,7 @@
 """What the service holds while it runs, and how it starts and stops.
 
 Startup: resolve the device, then load every model through `service.repository` (check,
-load, warm every batch-size bucket on the device's inference thread, start its batcher),
+load, warm every batch-size bucket on an inference thread of the device, start its batcher),
 then turn ready. SIGTERM (see `service.drain`) sets `draining`: `/readyz` answers 503 and
 responses carry `Connection: close`, while requests are still served. Shutdown: turn
 not-ready, let every batcher run what is queued, then release threads and runtimes.
@@ -55,9 +55,11 @@ class ServiceState:
         return self.models[key], self.batchers[key]
 
     def executor(self, device: str) -> ThreadPoolExecutor:
-        """The device's one inference thread (every model on the device shares it)."""
+        """The device's inference workers (every model on the device shares them)."""
         if device not in self.executors:
-            self.executors[device] = ThreadPoolExecutor(1, thread_name_prefix=f"infer-{device}")
+            self.executors[device] = ThreadPoolExecutor(
+                self.settings.inference_workers(device), thread_name_prefix=f"infer-{device}"
+            )
         return self.executors[device]
 
 

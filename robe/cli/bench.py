@@ -92,6 +92,13 @@ def register(sub: Any) -> None:
     )
     model.add_argument("--repeats", type=int, default=10)
     model.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="threads of every runtime: torch's and ONNX Runtime's pools alike "
+        "(default 0: torch's default, the cores)",
+    )
+    model.add_argument(
         "--presets", type=_csv(), default=("kaggle",), help="of kaggle,terabyte (default kaggle)"
     )
     model.add_argument(

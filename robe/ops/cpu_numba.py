@@ -22,6 +22,7 @@ off by at most one). Both give the reference's integers exactly.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numba
@@ -84,11 +85,14 @@ def _hash_bags(
     starts: Any,
     target: Any,
     chunk: int,
-) -> int:
+) -> tuple[Any, int]:
     """Starts of every (value, chunk) of bags b0..b1 into `starts` (from values[offsets[b0]]
-    on), prefetching the lines of `target` each names; returns the next bag's table."""
+    on; a larger scratch when the group outgrows it), prefetching the lines of `target`
+    each names; returns the scratch and the next bag's table."""
     nc = coeffs.shape[0]
     v_base = offsets[b0]
+    if (offsets[b1] - v_base) * nc > starts.shape[0]:
+        starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
     for bag in range(b0, b1):
         for v in range(offsets[bag], offsets[bag + 1]):
             x = values[v]
@@ -100,7 +104,7 @@ def _hash_bags(
         table += 1
         if table == num_tables:
             table = 0
-    return table
+    return starts, table
 
 
 INVALID, BAGS, SINGLES = 0, 1, 2  # what _layout finds
@@ -157,13 +161,30 @@ def _gather(weight: Any, s: int, out: Any, bag: int, col: int, chunk: int, first
         _add_chunk(out, bag, col, weight, s, chunk)
 
 
+@numba.njit(inline="always", cache=True)
+def _sum_bags(
+    weight: Any, starts: Any, offsets: Any, b0: int, b1: int, nc: int, chunk: int, out: Any
+) -> None:
+    """out[bag] = the sum of its values' chunks, for bags b0..b1 whose `nc` starts per
+    value are in `starts` (from values[offsets[b0]] on); an empty bag is zeros."""
+    v_base = offsets[b0]
+    for bag in range(b0, b1):
+        v0 = offsets[bag]
+        v1 = offsets[bag + 1]
+        if v0 == v1:
+            out[bag, :] = 0
+        for v in range(v0, v1):
+            for c in range(nc):
+                s = starts[(v - v_base) * nc + c]
+                _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
+
+
 @numba.njit(cache=True, nogil=True)
 def _forward(
     weight: Any,
     values: Any,
     offsets: Any,
-    bag_lo: int,
-    bag_hi: int,
+    parts: Any,
     num_tables: int,
     chunk: int,
     coeffs: Any,
@@ -173,26 +194,31 @@ def _forward(
     inv = 1.0 / slots
     nc = coeffs.shape[0]
     starts = np.empty(4 * _BAG_GROUP * nc, np.int64)
-    table = bag_lo % num_tables  # then counted, not divided, bag by bag
-    for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
-        b1 = min(b0 + _BAG_GROUP, bag_hi)
-        v_base = offsets[b0]
-        if (offsets[b1] - v_base) * nc > starts.shape[0]:
-            starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
-        # Hash the group, prefetching both cache lines a chunk may span...
-        table = _hash_bags(
-            values, offsets, b0, b1, table, num_tables, coeffs, slots, inv, starts, weight, chunk
-        )
-        # ...then sum its bags, by which time the lines are arriving.
-        for bag in range(b0, b1):
-            v0 = offsets[bag]
-            v1 = offsets[bag + 1]
-            if v0 == v1:
-                out[bag, :] = 0
-            for v in range(v0, v1):
-                for c in range(nc):
-                    s = starts[(v - v_base) * nc + c]
-                    _gather(weight, s, out, bag, c * chunk, chunk, v == v0)
+    while True:  # the parts this thread claims (robe.ops.threads)
+        bag_lo, bag_hi = threads.claim(parts)
+        if bag_lo == bag_hi:
+            break
+        table = bag_lo % num_tables  # then counted, not divided, bag by bag
+        for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
+            b1 = min(b0 + _BAG_GROUP, bag_hi)
+            # Hash the group, prefetching both cache lines a chunk may span...
+            starts, table = _hash_bags(
+                values,
+                offsets,
+                b0,
+                b1,
+                table,
+                num_tables,
+                coeffs,
+                slots,
+                inv,
+                starts,
+                weight,
+                chunk,
+            )
+            # ...then sum its bags, by which time the lines are arriving.
+            _sum_bags(weight, starts, offsets, b0, b1, nc, chunk, out)
+        threads.finish(parts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -200,8 +226,7 @@ def _forward_one_chunk(
     weight: Any,
     values: Any,
     offsets: Any,
-    bag_lo: int,
-    bag_hi: int,
+    parts: Any,
     num_tables: int,
     chunk: int,
     coeffs: Any,
@@ -216,31 +241,30 @@ def _forward_one_chunk(
     table_terms = _table_terms(coeffs, num_tables, num_tables)[0]
     terms = np.empty(4 * _BAG_GROUP, np.int64)
     starts = np.empty(4 * _BAG_GROUP, np.int64)
-    table = bag_lo % num_tables
-    for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
-        b1 = min(b0 + _BAG_GROUP, bag_hi)
-        v_base = offsets[b0]
-        n = offsets[b1] - v_base
-        if n > terms.shape[0]:
-            terms = np.empty(n, np.int64)
-            starts = np.empty(n, np.int64)
-        for bag in range(b0, b1):
-            for v in range(offsets[bag], offsets[bag + 1]):
-                terms[v - v_base] = table_terms[table]
-            table += 1
-            if table == num_tables:
-                table = 0
-        _hash_run(values, v_base, n, terms, coeffs, 0, slots, inv, starts)
-        for i in range(n):
-            prefetch(weight, starts[i])
-            prefetch(weight, starts[i] + chunk - 1)
-        for bag in range(b0, b1):
-            v0 = offsets[bag]
-            v1 = offsets[bag + 1]
-            if v0 == v1:
-                out[bag, :] = 0
-            for v in range(v0, v1):
-                _gather(weight, starts[v - v_base], out, bag, 0, chunk, v == v0)
+    while True:  # the parts this thread claims (robe.ops.threads)
+        bag_lo, bag_hi = threads.claim(parts)
+        if bag_lo == bag_hi:
+            break
+        table = bag_lo % num_tables
+        for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
+            b1 = min(b0 + _BAG_GROUP, bag_hi)
+            v_base = offsets[b0]
+            n = offsets[b1] - v_base
+            if n > terms.shape[0]:
+                terms = np.empty(n, np.int64)
+                starts = np.empty(n, np.int64)
+            for bag in range(b0, b1):
+                for v in range(offsets[bag], offsets[bag + 1]):
+                    terms[v - v_base] = table_terms[table]
+                table += 1
+                if table == num_tables:
+                    table = 0
+            _hash_run(values[v_base : v_base + n], terms, coeffs, 0, slots, inv, starts)
+            for i in range(n):
+                prefetch(weight, starts[i])
+                prefetch(weight, starts[i] + chunk - 1)
+            _sum_bags(weight, starts, offsets, b0, b1, 1, chunk, out)
+        threads.finish(parts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -255,15 +279,16 @@ def _table_terms(coeffs: Any, num_tables: int, length: int) -> Any:
 
 
 @numba.njit(inline="always", cache=True)
-def _hash_run(
-    values: Any, v0: int, n: int, terms: Any, coeffs: Any, c: int, slots: int, inv: float, out: Any
-) -> None:
-    """out[i] = start of chunk `c` of values[v0 + i], whose constant and table terms are
-    terms[i] (see _table_terms). A flat loop, which LLVM vectorises (64-bit multiplies
-    and float conversions are AVX-512 instructions)."""
+def _hash_run(run: Any, terms: Any, coeffs: Any, c: int, slots: int, inv: float, out: Any) -> None:
+    """out[i] = start of chunk `c` of run[i], whose constant and table terms are terms[i]
+    (see _table_terms). A flat loop, which LLVM vectorises (64-bit multiplies and float
+    conversions are AVX-512 instructions). `run` is a slice of the values, indexed from
+    0: indexed as values[v0 + i], numba's negative-index wraparound (v0 + i might be
+    negative, as far as LLVM knows) turned the loads into gathers, and the loop took
+    1.9x the time (Kaggle shape, batch 4096)."""
     a0, a1, a2 = coeffs[c, 1], coeffs[c, 2], coeffs[c, 3]
-    for i in range(n):
-        x = values[v0 + i]
+    for i in range(run.shape[0]):
+        x = run[i]
         h = terms[i] + a0 * (x & _LIMB0) + a1 * ((x >> 21) & _LIMB0) + a2 * ((x >> 42) & _LIMB2)
         out[i] = _reduce(h, slots, inv)
 
@@ -272,8 +297,7 @@ def _hash_run(
 def _forward_singles(
     weight: Any,
     values: Any,
-    bag_lo: int,
-    bag_hi: int,
+    parts: Any,
     num_tables: int,
     chunk: int,
     coeffs: Any,
@@ -288,16 +312,23 @@ def _forward_singles(
     inv = 1.0 / slots
     terms = _table_terms(coeffs, num_tables, _SINGLES_RUN + num_tables)
     starts = np.empty(_SINGLES_RUN, np.int64)
-    for b0 in range(bag_lo, bag_hi, _SINGLES_RUN):
-        n = min(_SINGLES_RUN, bag_hi - b0)
-        _hash_run(values, b0, n, terms[0, b0 % num_tables :], coeffs, 0, slots, inv, starts)
-        ahead = min(_SINGLES_AHEAD, n)
-        for i in range(n - ahead):  # the loop is split so that it holds no branch
-            prefetch(weight, starts[i + ahead])
-            prefetch(weight, starts[i + ahead] + chunk - 1)
-            _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
-        for i in range(n - ahead, n):
-            _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
+    while True:  # the parts this thread claims (robe.ops.threads)
+        bag_lo, bag_hi = threads.claim(parts)
+        if bag_lo == bag_hi:
+            break
+        for b0 in range(bag_lo, bag_hi, _SINGLES_RUN):
+            n = min(_SINGLES_RUN, bag_hi - b0)
+            _hash_run(
+                values[b0 : b0 + n], terms[0, b0 % num_tables :], coeffs, 0, slots, inv, starts
+            )
+            ahead = min(_SINGLES_AHEAD, n)
+            for i in range(n - ahead):  # the loop is split so that it holds no branch
+                prefetch(weight, starts[i + ahead])
+                prefetch(weight, starts[i + ahead] + chunk - 1)
+                _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
+            for i in range(n - ahead, n):
+                _copy_chunk(out, b0 + i, 0, weight, starts[i], chunk)
+        threads.finish(parts)
 
 
 @numba.njit(inline="always", cache=True)
@@ -312,8 +343,7 @@ def _prefetch_value(weight: Any, starts: Any, i: int, chunk: int) -> None:
 def _forward_singles_wide(
     weight: Any,
     values: Any,
-    bag_lo: int,
-    bag_hi: int,
+    parts: Any,
     num_tables: int,
     chunk: int,
     coeffs: Any,
@@ -330,18 +360,23 @@ def _forward_singles_wide(
     terms = _table_terms(coeffs, num_tables, _WIDE_RUN + num_tables)
     starts = np.empty((nc, _WIDE_RUN), np.int64)
     ahead = max(1, _WIDE_PREFETCH_LINES // (2 * nc))
-    for b0 in range(bag_lo, bag_hi, _WIDE_RUN):
-        n = min(_WIDE_RUN, bag_hi - b0)
-        first = b0 % num_tables
-        for c in range(nc):
-            _hash_run(values, b0, n, terms[c, first:], coeffs, c, slots, inv, starts[c])
-        for i in range(min(ahead, n)):
-            _prefetch_value(weight, starts, i, chunk)
-        for i in range(n):
-            if i + ahead < n:
-                _prefetch_value(weight, starts, i + ahead, chunk)
+    while True:  # the parts this thread claims (robe.ops.threads)
+        bag_lo, bag_hi = threads.claim(parts)
+        if bag_lo == bag_hi:
+            break
+        for b0 in range(bag_lo, bag_hi, _WIDE_RUN):
+            n = min(_WIDE_RUN, bag_hi - b0)
+            first = b0 % num_tables
             for c in range(nc):
-                _copy_chunk(out, b0 + i, c * chunk, weight, starts[c, i], chunk)
+                _hash_run(values[b0 : b0 + n], terms[c, first:], coeffs, c, slots, inv, starts[c])
+            for i in range(min(ahead, n)):
+                _prefetch_value(weight, starts, i, chunk)
+            for i in range(n):
+                if i + ahead < n:
+                    _prefetch_value(weight, starts, i + ahead, chunk)
+                for c in range(nc):
+                    _copy_chunk(out, b0 + i, c * chunk, weight, starts[c, i], chunk)
+        threads.finish(parts)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -367,9 +402,7 @@ def _backward(
     for b0 in range(bag_lo, bag_hi, _BAG_GROUP):
         b1 = min(b0 + _BAG_GROUP, bag_hi)
         v_base = offsets[b0]
-        if (offsets[b1] - v_base) * nc > starts.shape[0]:
-            starts = np.empty((offsets[b1] - v_base) * nc, np.int64)
-        table = _hash_bags(
+        starts, table = _hash_bags(
             values, offsets, b0, b1, table, num_tables, coeffs, slots, inv, starts, out, chunk
         )
         for bag in range(b0, b1):
@@ -389,23 +422,27 @@ def _backward(
 def _slot_table(
     values: Any,
     offsets: Any,
-    bag_lo: int,
-    bag_hi: int,
+    parts: Any,
     num_tables: int,
     array_slots: int,
     coeffs: Any,
     out: Any,
 ) -> None:
     inv = 1.0 / array_slots
-    table = bag_lo % num_tables
-    for bag in range(bag_lo, bag_hi):
-        for v in range(offsets[bag], offsets[bag + 1]):
-            x = values[v]
-            for c in range(coeffs.shape[0]):
-                out[v, c] = _start(x, table, coeffs, c, array_slots, inv)
-        table += 1
-        if table == num_tables:
-            table = 0
+    while True:  # the parts this thread claims (robe.ops.threads)
+        bag_lo, bag_hi = threads.claim(parts)
+        if bag_lo == bag_hi:
+            break
+        table = bag_lo % num_tables
+        for bag in range(bag_lo, bag_hi):
+            for v in range(offsets[bag], offsets[bag + 1]):
+                x = values[v]
+                for c in range(coeffs.shape[0]):
+                    out[v, c] = _start(x, table, coeffs, c, array_slots, inv)
+            table += 1
+            if table == num_tables:
+                table = 0
+        threads.finish(parts)
 
 
 def _check_layout(array_size: int, dim: int, chunk: int) -> None:
@@ -423,12 +460,22 @@ def _coeffs(coeffs: list[int], num_chunks: int) -> npt.NDArray[np.int64]:
     return np.asarray(coeffs, dtype=np.int64).reshape(num_chunks, 5)
 
 
+_ALIGN = 64  # bytes: a cache line, and one Z = 16 float32 chunk
+
+
 def _empty(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised CPU tensor whose memory numpy allocated: numpy asks Linux for
-    transparent huge pages on large arrays, so first touching a [4096*26, 128] output
-    faults 2 MB pages, not 4 KB ones (measured 3 ms against 14 ms to fill 54 MB)."""
-    np_dtype = np.float32 if dtype == torch.float32 else np.float64
-    return torch.from_numpy(np.empty(shape, dtype=np_dtype))
+    """An uninitialised CPU tensor whose memory numpy allocated, starting on a cache line.
+
+    numpy asks Linux for transparent huge pages on large arrays, so first touching a
+    [4096*26, 128] output faults 2 MB pages, not 4 KB ones (measured 3 ms against 14 ms
+    to fill 54 MB). numpy aligns to 16 bytes only; at dim 16 a row is one 64-byte vector
+    store, which then straddles two cache lines (writing the Kaggle-shape output took
+    1.25x as long), hence the slice to the next line."""
+    np_dtype = np.dtype(np.float32 if dtype == torch.float32 else np.float64)
+    nbytes = math.prod(shape) * np_dtype.itemsize
+    raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
+    skip = -raw.ctypes.data % _ALIGN
+    return torch.from_numpy(raw[skip : skip + nbytes].view(np_dtype).reshape(shape))
 
 
 def _np(t: torch.Tensor) -> Any:
@@ -460,18 +507,19 @@ def lookup(
     out = _empty((offs.shape[0] - 1, dim), weight.dtype)
     w, o = _np(weight), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
+    parts = threads.plan(out.shape[0], vals.shape[0] * dim)
     if layout == SINGLES:  # offsets are 0..N: the fast paths do not read them
         singles = _forward_singles if dim == chunk else _forward_singles_wide
 
-        def part(lo: int, hi: int) -> None:
-            singles(w, vals, lo, hi, num_tables, chunk, co, o)
+        def kernel() -> None:
+            singles(w, vals, parts, num_tables, chunk, co, o)
     else:
         bags = _forward_one_chunk if dim == chunk else _forward
 
-        def part(lo: int, hi: int) -> None:
-            bags(w, vals, offs, lo, hi, num_tables, chunk, co, o)
+        def kernel() -> None:
+            bags(w, vals, offs, parts, num_tables, chunk, co, o)
 
-    threads.run_split(out.shape[0], vals.shape[0] * dim, part)
+    threads.run_claimed(parts, kernel)
     return out
 
 
@@ -487,10 +535,9 @@ def slots(
     vals, offs, _ = _checked(values, offsets)
     out = np.empty((vals.shape[0], num_chunks), dtype=np.int64)
     co = _coeffs(coeffs, num_chunks)
-    threads.run_split(
-        offs.shape[0] - 1,
-        vals.shape[0] * num_chunks,
-        lambda lo, hi: _slot_table(vals, offs, lo, hi, num_tables, array_slots, co, out),
+    parts = threads.plan(offs.shape[0] - 1, vals.shape[0] * num_chunks)
+    threads.run_claimed(
+        parts, lambda: _slot_table(vals, offs, parts, num_tables, array_slots, co, out)
     )
     return torch.from_numpy(out)
 
@@ -517,7 +564,7 @@ def lookup_backward(
     g, o = _np(grad), out.numpy()
     co = _coeffs(coeffs, dim // chunk)
     num_bags = offs.shape[0] - 1
-    parts = threads.num_parts(num_bags, vals.shape[0] * dim, parts_per_thread=1)
+    parts = threads.private_parts(vals.shape[0] * dim)
     if parts == 1 or array_size > PRIVATE_GRADIENT_MAX:
         _backward(g, vals, offs, 0, num_bags, num_tables, chunk, co, o)
         return out

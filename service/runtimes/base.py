@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -30,10 +32,23 @@ class Runtime(ABC):
         """dense [n, F] float32 and keys [n, S] int64 -> click probabilities [n] float32."""
 
     def init_thread(self) -> None:  # noqa: B027  (optional hook)
-        """Called once in the inference thread before its first batch.
+        """Called once in each inference thread before its first batch (see `scorer`).
 
         OpenMP thread counts are per calling thread, so torch runtimes set theirs here.
         """
+
+    def scorer(self) -> Callable[[Dense, Keys], Scores]:
+        """`predict`, calling `init_thread` first in each thread it runs in (a device
+        has several inference workers)."""
+        local = threading.local()
+
+        def score(dense: Dense, keys: Keys) -> Scores:
+            if not getattr(local, "ready", False):
+                self.init_thread()
+                local.ready = True
+            return self.predict(dense, keys)
+
+        return score
 
     def close(self) -> None:  # noqa: B027  (optional hook)
         """Release what the runtime holds (sessions, device memory)."""

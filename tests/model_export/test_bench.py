@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from model_export.bench import RUNTIMES, ModelBenchConfig, run
 from robe.cli.main import main
@@ -22,7 +23,9 @@ def test_robe_eager_forward_is_measured() -> None:
 
 
 def test_a_runtime_that_fails_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(model: object, spec: object, workdir: object, precision: str) -> object:
+    def broken(
+        model: object, spec: object, workdir: object, precision: str, threads: object
+    ) -> object:
         raise RuntimeError("no compiler here")
 
     monkeypatch.setitem(RUNTIMES, "broken", broken)
@@ -32,6 +35,32 @@ def test_a_runtime_that_fails_is_reported_not_raised(monkeypatch: pytest.MonkeyP
     cases = {c["runtime"]: c for c in run(config)["cases"]}
     assert "rows_per_s" in cases["eager"]
     assert "no compiler here" in cases["broken"]["error"]
+
+
+def test_every_runtime_gets_the_same_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One thread count for torch and ONNX Runtime alike, recorded per case; ONNX
+    Runtime's pool does not spin under OMP_WAIT_POLICY=PASSIVE, as OpenMP's does not."""
+    import onnxruntime as ort
+
+    opened: list[tuple[int, str]] = []
+    real = ort.InferenceSession
+
+    def session(model: object, options: ort.SessionOptions, **kw: object) -> object:
+        spin = options.get_session_config_entry("session.intra_op.allow_spinning")
+        opened.append((options.intra_op_num_threads, spin))
+        return real(model, options, **kw)
+
+    monkeypatch.setattr(ort, "InferenceSession", session)
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+    before = torch.get_num_threads()
+    config = ModelBenchConfig(
+        batch=4, embeddings=("robe",), runtimes=("eager", "onnx"), repeats=1, warmup=0, threads=1
+    )
+    result = run(config)
+    assert result["threads"] == {"count": 1, "onnxruntime_spinning": False}
+    assert [c["threads"] for c in result["cases"]] == [1, 1]
+    assert opened == [(1, "0")]
+    assert torch.get_num_threads() == before
 
 
 def test_unknown_runtime_precision_or_preset_is_refused() -> None:

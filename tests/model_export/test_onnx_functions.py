@@ -91,7 +91,7 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
     starts = np.arange(array - chunk + 1, dtype=np.int64)
     slots = np.resize(starts, (starts.size + 2) // 3 * 3).reshape(-1, dim // chunk)
     inputs = [helper.make_tensor_value_info("slots", TensorProto.INT64, ["n", dim // chunk])]
-    outputs = [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["n", dim])]
+    outputs = [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["n", dim // chunk, chunk])]
     node = helper.make_node(
         fn.ROBE_ROWS, ["w", "slots"], ["rows"], domain=fn.DOMAIN, dim=dim, chunk=chunk
     )
@@ -103,7 +103,7 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (rows,) = session.run(None, {"slots": slots})
-    expected = weight[slots[..., None] + np.arange(chunk)].reshape(slots.shape[0], dim)
+    expected = weight[slots[..., None] + np.arange(chunk)]
     np.testing.assert_array_equal(rows, expected)
 
 
@@ -173,3 +173,32 @@ def test_table_functions_use_the_hashing_trick() -> None:
     expected = np.zeros((lengths.size, DIM), dtype=np.float64)
     np.add.at(expected, bags, weight[rows])
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
+def test_one_bag_per_value_is_told_from_ragged_bags_of_the_same_count(gather: str) -> None:
+    """The lookup skips the bag scatters only for offsets 0..N: offsets of the same
+    length with an empty bag and a bag of two still sum bags (and hash by bag)."""
+    attrs: dict[str, Any] = {
+        "num_tables": TABLES,
+        "dim": DIM,
+        "chunk": CHUNK,
+        "coefficients": COEFFS,
+    }
+    weight = np.random.default_rng(3).standard_normal(ARRAY).astype(np.float32)
+    node = helper.make_node(
+        "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
+    )
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM])]
+    inits = [numpy_helper.from_array(weight, "w")]
+    session = _session([node], outputs, inits, fn.robe_functions(OPSET, gather))
+    values = np.arange(1, 3 * TABLES + 1, dtype=np.int64) * 7919
+    single = np.arange(values.size + 1, dtype=np.int64)
+    ragged = single.copy()
+    ragged[1] = 0  # bag 0 empty, bag 1 holds values 0 and 1
+    for offsets in (single, ragged):
+        (out,) = session.run(None, {"values": values, "offsets": offsets})
+        v, o = torch.from_numpy(values), torch.from_numpy(offsets)
+        expected = reference.lookup(torch.from_numpy(weight), v, o, TABLES, DIM, CHUNK, COEFFS)
+        np.testing.assert_allclose(out, expected.numpy(), rtol=0, atol=1e-6)
+    assert not out[0].any()  # the empty bag: the ragged offsets were not taken as single

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -13,7 +14,7 @@ import numpy as np
 import pytest
 
 from service.admission import ScoringRate
-from service.batcher import Batcher
+from service.batcher import Batcher, start_delay
 from service.errors import DeadlineExceeded, NotReady, Overloaded, QueueFull
 from service.metrics import Metrics
 from service.models import ServedModel, load_model
@@ -35,7 +36,7 @@ def run(model: ServedModel, body: Callable[[Batcher], Awaitable[None]], **kwargs
     options: dict[str, Any] = {"max_batch_rows": 10, "max_wait_s": 0.2, "max_queue_rows": 100}
     options.update(kwargs)
     infer = options.pop("infer", model.runtime.predict)
-    with ThreadPoolExecutor(1) as executor:
+    with ThreadPoolExecutor(options.get("workers", 1)) as executor:
 
         async def main() -> Batcher:
             batcher = Batcher("robe", infer, executor, **options)
@@ -194,17 +195,18 @@ def test_rows_gather_while_a_batch_runs(model: ServedModel) -> None:
 def test_admission_refuses_what_cannot_finish_in_time(model: ServedModel) -> None:
     metrics = Metrics()
     rate = ScoringRate()
-    rate.observe(10, 1.0)  # 10 rows/s: 8 queued rows take 0.8 s
+    rate.observe(1, 1.0)  # 1 row/s: 8 queued rows take 8 s
 
     async def body(b: Batcher) -> None:
-        # an idle worker takes even what the estimate says is too slow (0.8 s > 0.5 s)
-        first = b.submit(*rows(model, 8), timeout_s=0.5)
-        assert b.predicted_wait(8) > 0.7  # the rest of the first, then its own 0.8 s
+        # an idle worker takes even what the estimate says is too slow (8 s > 0.7 * 5 s;
+        # the deadline is far enough that a loaded machine still scores it in time)
+        first = b.submit(*rows(model, 8), timeout_s=5)
+        assert b.predicted_wait(8) > 15  # the rest of the first, then its own 8 s
         with pytest.raises(Overloaded, match="predicted wait") as info:
             b.submit(*rows(model, 8), timeout_s=5 / 0.7 * 0.1)  # 0.7 of it: 0.1 s
         assert info.value.status == 503 and int(info.value.headers["Retry-After"]) >= 1
         assert (await first).shape == (8,)  # the admitted one is served (and measured)
-        assert b.rate.seconds(8) < 0.8
+        assert b.rate.seconds(8) < 8
 
     run(model, body, max_wait_s=0.0, metrics=metrics, rate=rate, admit_share=0.7)
     assert metrics.rejected.labels("robe", "predicted_wait")._value.get() == 1
@@ -227,6 +229,70 @@ def test_a_request_that_can_no_longer_make_it_is_dropped_before_scoring(
     batcher = run(model, body, max_wait_s=0.0, infer=slow(model, 0.3), metrics=metrics)
     assert batcher.batches == 1
     assert metrics.rejected.labels("robe", "late")._value.get() == 1
+
+
+# -- several inference workers --------------------------------------------------------
+def gated(
+    model: ServedModel, gate: threading.Barrier | threading.Event
+) -> Callable[[Any, Any], Any]:
+    """A model that scores only once `gate` lets it (a barrier: as many batches at once)."""
+
+    def infer(dense: Any, keys: Any) -> Any:
+        gate.wait(timeout=30)  # a barrier breaks (an error) unless batches run side by side
+        return model.runtime.predict(dense, keys)
+
+    return infer
+
+
+def test_workers_run_batches_side_by_side(model: ServedModel) -> None:
+    async def body(b: Batcher) -> None:
+        first = b.submit(*rows(model, 2), timeout_s=60)
+        await asyncio.sleep(0.05)  # the first batch has started, and waits for a second
+        second = b.submit(*rows(model, 3), timeout_s=60)
+        results = await asyncio.wait_for(asyncio.gather(first, second), 60)
+        assert [r.shape[0] for r in results] == [2, 3]
+
+    barrier = threading.Barrier(2)
+    batcher = run(model, body, max_wait_s=0.0, workers=2, infer=gated(model, barrier))
+    assert batcher.batches == 2 and not barrier.broken
+
+
+def test_predicted_wait_shares_the_work_among_workers(model: ServedModel) -> None:
+    rate = ScoringRate()
+    rate.observe(8, 0.8)  # 10 rows/s: a batch of 8 rows takes 0.8 s
+    gate = threading.Event()  # batches run until the test lets them end
+
+    async def body(b: Batcher) -> None:
+        futures = [b.submit(*rows(model, 8), timeout_s=60)]
+        await asyncio.sleep(0)  # the loop hands it to a worker
+        # the other is free: a request waits for its own rows only
+        assert b.predicted_wait(8) == pytest.approx(0.8, abs=0.05)
+        futures.append(b.submit(*rows(model, 8), timeout_s=60))
+        await asyncio.sleep(0)  # the loop hands it to the second worker
+        # both busy for ~0.8 s: the first to finish takes it
+        assert b.predicted_wait(8) == pytest.approx(1.6, abs=0.05)
+        futures.append(b.submit(*rows(model, 8), timeout_s=60))  # queued: 0.8 s of work
+        # the queued 0.8 s and the two running batches' 1.6 s, shared: 1.2 s, then its own
+        assert b.predicted_wait(8) == pytest.approx(2.0, abs=0.05)
+        gate.set()
+        await asyncio.wait_for(asyncio.gather(*futures), 60)
+
+    run(
+        model,
+        body,
+        max_batch_rows=10,
+        max_wait_s=0.0,
+        workers=2,
+        rate=rate,
+        infer=gated(model, gate),
+    )
+
+
+def test_start_delay() -> None:
+    assert start_delay([0.5], 0.3) == pytest.approx(0.8)  # one worker: its rest, then the queue
+    assert start_delay([0.8, 0.0], 0.0) == 0.0  # a free worker
+    assert start_delay([0.8, 0.0], 0.4) == pytest.approx(0.4)  # the free one takes the queue
+    assert start_delay([0.8, 0.0], 1.2) == pytest.approx(1.0)  # then both share the rest
 
 
 def test_scoring_rate_by_band() -> None:

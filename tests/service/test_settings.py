@@ -49,6 +49,17 @@ def test_buckets_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     assert Settings().inference_threads() == 1
 
 
+def test_inference_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    assert Settings().inference_workers("cpu") == 2  # two single-threaded workers
+    assert Settings().inference_workers("cuda") == 1
+    assert Settings(threads=2).inference_workers("cpu") == 1
+    assert Settings(workers=3).inference_workers("cuda") == 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert Settings().inference_workers("cpu") == 1  # one worker of 7 threads
+    assert Settings(threads=2).inference_workers("cpu") == 4
+
+
 def test_not_ready_is_503() -> None:
     state = ServiceState(settings=Settings(), metrics=Metrics(), draining=True)
     with pytest.raises(NotReady, match="draining") as info:

@@ -3,8 +3,18 @@ from __future__ import annotations
 import pytest
 import torch
 
-from robe.ops import cpu_numba, reference
+from robe.ops import cpu_load, cpu_numba, reference, threads
 from tests.robe.ops.cases import Bags, adversarial, coeffs, one_value_per_bag, random_bags
+
+
+def _split(monkeypatch: pytest.MonkeyPatch, split: bool) -> None:
+    """Every call on the pool's threads too, in parts of a few bags (split), or on the
+    calling thread alone."""
+    monkeypatch.setattr(threads, "SPLIT_WORK", 1 if split else 1 << 60)
+    monkeypatch.setattr(threads, "PART_WORK", 64)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 3)
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: 3.0)  # however loaded
+
 
 LAYOUTS = [(16, 16), (128, 16), (32, 8), (12, 3)]  # (dim, Z): the unrolled Z=16 and others
 CASES = [
@@ -23,7 +33,11 @@ def _tables(bags: Bags) -> torch.Tensor:
 
 @pytest.mark.parametrize("bags", CASES)
 @pytest.mark.parametrize("array_slots", [1, 2, 1000, 2**31 - 1])
-def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
+@pytest.mark.parametrize("split", [False, True], ids=["one-thread", "claimed-parts"])
+def test_slots_bit_identical(
+    bags: Bags, array_slots: int, split: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _split(monkeypatch, split)
     got = cpu_numba.slots(bags.values, bags.offsets, bags.num_tables, 5, array_slots, coeffs(5))
     want = reference.slots(bags.values, _tables(bags), 5, array_slots, coeffs(5))
     assert got.dtype == torch.int64
@@ -33,7 +47,16 @@ def test_slots_bit_identical(bags: Bags, array_slots: int) -> None:
 @pytest.mark.parametrize("bags", CASES)
 @pytest.mark.parametrize(("dim", "chunk"), LAYOUTS)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torch.dtype) -> None:
+@pytest.mark.parametrize("split", [False, True], ids=["one-thread", "claimed-parts"])
+def test_forward_matches_reference(
+    bags: Bags,
+    dim: int,
+    chunk: int,
+    dtype: torch.dtype,
+    split: bool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _split(monkeypatch, split)
     weight = torch.randn(997, dtype=dtype)
     args = (bags.values, bags.offsets, bags.num_tables, dim, chunk, coeffs(dim // chunk))
     got = cpu_numba.lookup(weight, *args)
@@ -48,9 +71,7 @@ def test_forward_matches_reference(bags: Bags, dim: int, chunk: int, dtype: torc
 def test_backward_matches_reference(
     bags: Bags, dim: int, chunk: int, split: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from robe.ops import threads
-
-    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1 if split else 1 << 60)
+    _split(monkeypatch, split)
     grad = torch.randn(bags.offsets.numel() - 1, dim, dtype=torch.float64)
     args = (bags.values, bags.offsets, 997, bags.num_tables, dim, chunk, coeffs(dim // chunk))
     want = reference.lookup_backward(grad, *args)
@@ -60,29 +81,25 @@ def test_backward_matches_reference(
 def test_thread_split_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
     """The forward bit for bit; the backward within rounding (the copies sum in another
     order), and the same bits on every call."""
-    from robe.ops import threads
-
     bags = random_bags(2, rows=300, num_tables=26)
     weight = torch.randn(5000, dtype=torch.float64)
     grad = torch.randn(bags.offsets.numel() - 1, 32, dtype=torch.float64)
     fwd = (bags.values, bags.offsets, bags.num_tables, 32, 16, coeffs(2))
     bwd = (bags.values, bags.offsets, 5000, bags.num_tables, 32, 16, coeffs(2))
-    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
+    _split(monkeypatch, True)
     split = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
     assert torch.equal(cpu_numba.lookup_backward(grad, *bwd), split[1])
-    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1 << 60)
+    _split(monkeypatch, False)
     whole = cpu_numba.lookup(weight, *fwd), cpu_numba.lookup_backward(grad, *bwd)
     assert torch.equal(split[0], whole[0])
     torch.testing.assert_close(split[1], whole[1])
 
 
 def test_large_arrays_take_the_one_thread_backward(monkeypatch: pytest.MonkeyPatch) -> None:
-    from robe.ops import threads
-
     bags = random_bags(3, rows=50, num_tables=26)
     grad = torch.randn(bags.offsets.numel() - 1, 16, dtype=torch.float64)
     args = (bags.values, bags.offsets, 5000, bags.num_tables, 16, 16, coeffs(1))
-    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
+    _split(monkeypatch, True)
     monkeypatch.setattr(cpu_numba, "PRIVATE_GRADIENT_MAX", 4999)
     monkeypatch.setattr(threads, "run_parts", None)  # would fail if called
     torch.testing.assert_close(
@@ -135,10 +152,21 @@ def test_layout_finds_one_value_bags_only_when_every_bag_has_one(
 
 def test_split_one_value_bags_match_the_reference(monkeypatch: pytest.MonkeyPatch) -> None:
     """Parts of the fast path start mid-row (bag_lo not a multiple of the table count)."""
-    from robe.ops import threads
-
     bags = one_value_per_bag(5, rows=333, num_tables=26)
     weight = torch.randn(5000)
-    args = (bags.values, bags.offsets, bags.num_tables, 128, 16, coeffs(8))
-    monkeypatch.setattr(threads, "MIN_WORK_PER_PART", 1)
-    torch.testing.assert_close(cpu_numba.lookup(weight, *args), reference.lookup(weight, *args))
+    _split(monkeypatch, True)
+    for dim in (128, 16):  # the wide and the one-chunk fast paths
+        args = (bags.values, bags.offsets, bags.num_tables, dim, 16, coeffs(dim // 16))
+        torch.testing.assert_close(cpu_numba.lookup(weight, *args), reference.lookup(weight, *args))
+
+
+def test_backward_bits_do_not_depend_on_the_load(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Busy cores run the private-gradient parts one after another on the caller: the
+    same parts, so the same sums."""
+    bags = random_bags(4, rows=200, num_tables=26)
+    grad = torch.randn(bags.offsets.numel() - 1, 16)
+    args = (bags.values, bags.offsets, 3000, bags.num_tables, 16, 16, coeffs(1))
+    _split(monkeypatch, True)
+    free = cpu_numba.lookup_backward(grad, *args)
+    monkeypatch.setattr(cpu_load, "free_cores", lambda total: 0.0)
+    assert torch.equal(cpu_numba.lookup_backward(grad, *args), free)
