@@ -7,8 +7,11 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `RobeSlots(values, offsets, array_size) -> [N, dim/chunk]`: ROBE-Z chunk starts,
   exactly `robe::slots` (docs/hashing.md); attributes num_tables, dim, chunk,
   coefficients (the row-major [dim/chunk, 5] table of (b, a0, a1, a2, a3) per chunk).
-- `RobeRows(weight, slots) -> [N, dim/chunk, chunk]`: the chunks at those starts;
-  attributes dim, chunk. Two forms, same rows (`GATHERS`): whole windows, or row pairs.
+- `RobeTable(weight) -> table`: what the rows are gathered from, a function of the
+  weight alone (ONNX Runtime folds it once, at load); attribute chunk.
+- `RobeRows(table, slots) -> [N, dim/chunk, chunk]`: the chunks at those starts;
+  attributes dim, chunk. Two forms of both, same rows (`GATHERS`): whole windows, or
+  row pairs.
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
 
@@ -34,11 +37,13 @@ INT64_MAX = 2**63 - 1
 
 BAG_IDS = "BagIds"
 ROBE_SLOTS = "RobeSlots"
+ROBE_TABLE = "RobeTable"
 ROBE_ROWS = "RobeRows"
 ROBE_LOOKUP = "RobeLookup"
 TABLE_ROWS = "TableRows"
 TABLE_LOOKUP = "TableLookup"
 ROBE_ATTRIBUTES = ("num_tables", "dim", "chunk", "coefficients")
+ROBE_TABLE_ATTRIBUTES = ("chunk",)
 ROWS_ATTRIBUTES = ("dim", "chunk")
 TABLE_ATTRIBUTES = ("num_tables",)
 
@@ -281,30 +286,32 @@ def _rows_bag_sum(gather: NodeProto) -> list[NodeProto]:
     ]
 
 
-def _window_gather() -> list[NodeProto]:
-    """rows from `windows` [slots, Z], windows[s] = weight[s:s+Z], gathered whole.
-
-    `windows` depends on the weight alone, so ONNX Runtime computes it once when the
-    session loads (constant folding) and each call gathers rows of Z floats, as plain
-    tables do, instead of Z single elements per chunk. It costs Z times the array's
-    memory, hence the export's size limit on this form."""
+def _window_table() -> list[NodeProto]:
+    """`table` = windows [slots, Z], windows[s] = weight[s:s+Z]: each call gathers rows
+    of Z floats, as plain tables do, instead of Z single elements per chunk. It costs
+    Z times the array's memory, hence the export's size limit on this form."""
     return [
+        _node("Size", ["weight"], ["array_size"]),
         _node("Sub", ["array_size", "chunk"], ["last_start"]),
         _node("Add", ["last_start", "step"], ["num_slots"]),
         _node("Range", ["zero", "num_slots", "step"], ["every_start"]),
         _node("Unsqueeze", ["every_start", "axis1"], ["window_starts"]),  # [S, 1]
         _node("Range", ["zero", "chunk", "step"], ["within"]),  # [Z]
         _node("Add", ["window_starts", "within"], ["window_index"]),  # [S, Z]
-        _node("Gather", ["weight", "window_index"], ["windows"], axis=0),
-        _node("Gather", ["windows", "slots"], ["chunks"], axis=0),  # [N, C, Z]
+        _node("Gather", ["weight", "window_index"], ["table"], axis=0),
     ]
 
 
+def _window_rows() -> list[NodeProto]:
+    return [_node("Gather", ["table", "slots"], ["chunks"], axis=0)]  # [N, C, Z]
+
+
 def _pair_table() -> list[NodeProto]:
-    """`pairs` [R, 2Z]: pairs[r] = weight[rZ : rZ + 2Z] with the weight zero-padded to
-    R + 1 rows of Z, R = |M| // Z: the pair (h // Z) of every start h <= |M| - Z exists.
-    It depends on the weight alone: ONNX Runtime builds it when the session loads."""
+    """`table` = pairs [R, 2Z]: pairs[r] = weight[rZ : rZ + 2Z] with the weight
+    zero-padded to R + 1 rows of Z, R = |M| // Z: the pair (h // Z) of every start
+    h <= |M| - Z exists. 2x the array's memory, not Z x."""
     return [
+        _node("Size", ["weight"], ["array_size"]),
         _node("Mod", ["array_size", "chunk"], ["tail"], fmod=0),
         _node("Sub", ["chunk", "tail"], ["pad"]),  # in 1..Z: |M| + pad = (R + 1) Z
         _node("Unsqueeze", ["pad", "zero1"], ["pad1"]),
@@ -315,21 +322,19 @@ def _pair_table() -> list[NodeProto]:
         _node("Reshape", ["padded", "aligned_shape"], ["aligned"]),  # [R + 1, Z]
         _node("Slice", ["aligned", "zero1", "minus1"], ["firsts"]),
         _node("Slice", ["aligned", "one", "big"], ["seconds"]),
-        _node("Concat", ["firsts", "seconds"], ["pairs"], axis=1),
+        _node("Concat", ["firsts", "seconds"], ["table"], axis=1),
     ]
 
 
-def _pairs_gather() -> list[NodeProto]:
-    """The same rows from `pairs` (2x the array's memory, not Z x): per chunk start h,
-    the pair h // Z (one row gather of 2Z floats), then the Z-wide window at h mod Z
-    of that small tensor (GatherElements).
+def _pair_rows() -> list[NodeProto]:
+    """Per chunk start h, the pair h // Z (one row gather of 2Z floats), then the Z-wide
+    window at h mod Z of that small tensor (GatherElements).
 
     No int64 Div (element by element in ONNX Runtime): the float64 quotient is exact
     (h < 2**53, and a non-multiple of Z lies at least 1/Z below the next integer), so
     its Floor is h // Z. The element indices h mod Z + (0..Z-1) are a row gather from
     a [Z, Z] constant, measured faster than broadcasting [N, C, 1] + [Z]."""
     return [
-        *_pair_table(),
         _node("Cast", ["slots"], ["slots_f"], to=TensorProto.DOUBLE),
         _node("CastLike", ["chunk", "slots_f"], ["chunk_f"]),
         _node("Div", ["slots_f", "chunk_f"], ["quotient_f"]),
@@ -345,36 +350,44 @@ def _pairs_gather() -> list[NodeProto]:
         # GatherND, not Gather: the same rows, measured 2x faster in ONNX Runtime 1.32
         _const("axis_last", [-1]),
         _node("Unsqueeze", ["pair", "axis_last"], ["pair_index"]),  # [N, C, 1]
-        _node("GatherND", ["pairs", "pair_index"], ["runs"]),  # [N, C, 2Z]
+        _node("GatherND", ["table", "pair_index"], ["runs"]),  # [N, C, 2Z]
         _node("GatherElements", ["runs", "select"], ["chunks"], axis=2),  # [N, C, Z]
     ]
 
 
-# How RobeRows gathers: same rows, different memory and speed (docs/export.md).
-GATHERS = {"windows": _window_gather, "pairs": _pairs_gather}
+# How RobeTable lays out the weight and RobeRows gathers from it: same rows, different
+# memory and speed (docs/export.md).
+GATHERS = {"windows": (_window_table, _window_rows), "pairs": (_pair_table, _pair_rows)}
+
+
+def _gather_consts() -> list[NodeProto]:
+    return [_ref_const("chunk", "chunk"), _const("zero", 0), _const("step", 1), *_lookup_consts()]
+
+
+def robe_table(opset: int, gather: str) -> FunctionProto:
+    """`RobeTable(weight) -> table`: the weight laid out for RobeRows' gathers. It depends
+    on the weight alone, so ONNX Runtime computes it once, when the session loads
+    (constant folding), as long as it is computed outside the lookup's `If`: a table
+    built inside each branch was folded once per branch (2x its memory)."""
+    nodes = [*_gather_consts(), *GATHERS[gather][0]()]
+    return _function(ROBE_TABLE, ["weight"], ["table"], nodes, ROBE_TABLE_ATTRIBUTES, opset)
 
 
 def robe_rows(opset: int, gather: str) -> FunctionProto:
-    """`RobeRows(weight, slots [N, C]) -> [N, C, Z]`: rows[n, c] = the chunk weight[s:s+Z]
-    at start slots[n, c]; `gather` (a key of GATHERS) picks how."""
-    nodes = [
-        _ref_const("chunk", "chunk"),
-        _const("zero", 0),
-        _const("step", 1),
-        *_lookup_consts(),
-        _node("Size", ["weight"], ["array_size"]),
-        *GATHERS[gather](),
-    ]
-    return _function(ROBE_ROWS, ["weight", "slots"], ["chunks"], nodes, ROWS_ATTRIBUTES, opset)
+    """`RobeRows(table, slots [N, C]) -> [N, C, Z]`: rows[n, c] = the chunk weight[s:s+Z]
+    at start slots[n, c], from RobeTable's `table` of the same `gather` form."""
+    nodes = [*_gather_consts(), *GATHERS[gather][1]()]
+    return _function(ROBE_ROWS, ["table", "slots"], ["chunks"], nodes, ROWS_ATTRIBUTES, opset)
 
 
 def robe_lookup(opset: int) -> FunctionProto:
-    """`RobeLookup`: slots -> rows -> bag sums."""
+    """`RobeLookup`: slots -> rows (from the table, built once) -> bag sums."""
     nodes = [
         *_lookup_consts(),
         _node("Size", ["weight"], ["array_size"]),
         _call(ROBE_SLOTS, ["values", "offsets", "array_size"], ["slots"], ROBE_ATTRIBUTES),
-        *_rows_bag_sum(_call(ROBE_ROWS, ["weight", "slots"], ["rows"], ROWS_ATTRIBUTES)),
+        _call(ROBE_TABLE, ["weight"], ["table"], ROBE_TABLE_ATTRIBUTES),
+        *_rows_bag_sum(_call(ROBE_ROWS, ["table", "slots"], ["rows"], ROWS_ATTRIBUTES)),
     ]
     return _function(
         ROBE_LOOKUP, ["weight", "values", "offsets"], ["out"], nodes, ROBE_ATTRIBUTES, opset
@@ -418,7 +431,13 @@ def table_lookup(opset: int) -> FunctionProto:
 
 
 def robe_functions(opset: int, gather: str) -> list[FunctionProto]:
-    return [bag_ids(opset), robe_slots(opset), robe_rows(opset, gather), robe_lookup(opset)]
+    return [
+        bag_ids(opset),
+        robe_slots(opset),
+        robe_table(opset, gather),
+        robe_rows(opset, gather),
+        robe_lookup(opset),
+    ]
 
 
 def table_functions(opset: int) -> list[FunctionProto]:

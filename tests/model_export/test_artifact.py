@@ -48,7 +48,13 @@ def test_onnx_lookup_is_one_ai_robe_node(trained_artifact: Path) -> None:
     model = onnx.load(str(trained_artifact / "model.onnx"))
     robe_nodes = [n for n in model.graph.node if n.domain == "ai.robe"]
     assert [n.op_type for n in robe_nodes] == ["RobeLookup"]
-    assert {f.name for f in model.functions} == {"BagIds", "RobeSlots", "RobeRows", "RobeLookup"}
+    assert {f.name for f in model.functions} == {
+        "BagIds",
+        "RobeSlots",
+        "RobeTable",
+        "RobeRows",
+        "RobeLookup",
+    }
     assert [i.name for i in model.graph.input] == ["dense", "values", "offsets"]
     batch = model.graph.input[0].type.tensor_type.shape.dim[0]
     assert batch.dim_param == "batch"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -92,14 +93,18 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
     slots = np.resize(starts, (starts.size + 2) // 3 * 3).reshape(-1, dim // chunk)
     inputs = [helper.make_tensor_value_info("slots", TensorProto.INT64, ["n", dim // chunk])]
     outputs = [helper.make_tensor_value_info("rows", TensorProto.FLOAT, ["n", dim // chunk, chunk])]
-    node = helper.make_node(
-        fn.ROBE_ROWS, ["w", "slots"], ["rows"], domain=fn.DOMAIN, dim=dim, chunk=chunk
-    )
+    nodes = [
+        helper.make_node(fn.ROBE_TABLE, ["w"], ["table"], domain=fn.DOMAIN, chunk=chunk),
+        helper.make_node(
+            fn.ROBE_ROWS, ["table", "slots"], ["rows"], domain=fn.DOMAIN, dim=dim, chunk=chunk
+        ),
+    ]
     graph = helper.make_graph(
-        [node], "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
+        nodes, "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
     )
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
-    model = helper.make_model(graph, opset_imports=opsets, functions=[fn.robe_rows(OPSET, gather)])
+    functions = [fn.robe_table(OPSET, gather), fn.robe_rows(OPSET, gather)]
+    model = helper.make_model(graph, opset_imports=opsets, functions=functions)
     onnx.checker.check_model(model, full_check=True)
     session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     (rows,) = session.run(None, {"slots": slots})
@@ -202,3 +207,53 @@ def test_one_bag_per_value_is_told_from_ragged_bags_of_the_same_count(gather: st
         expected = reference.lookup(torch.from_numpy(weight), v, o, TABLES, DIM, CHUNK, COEFFS)
         np.testing.assert_allclose(out, expected.numpy(), rtol=0, atol=1e-6)
     assert not out[0].any()  # the empty bag: the ragged offsets were not taken as single
+
+
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
+def test_the_gather_table_is_folded_once(gather: str, tmp_path: Path) -> None:
+    """ONNX Runtime folds the table RobeRows gathers from into one constant at load, not
+    one per branch of the lookup's `If` (each a copy: 192 MB at the terabyte shape)."""
+    attrs: dict[str, Any] = {
+        "num_tables": TABLES,
+        "dim": DIM,
+        "chunk": CHUNK,
+        "coefficients": COEFFS,
+    }
+    weight = np.random.default_rng(4).standard_normal(ARRAY).astype(np.float32)
+    node = helper.make_node(
+        "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
+    )
+    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM])]
+    inputs = [
+        helper.make_tensor_value_info("values", TensorProto.INT64, ["n"]),
+        helper.make_tensor_value_info("offsets", TensorProto.INT64, ["bags_plus_one"]),
+    ]
+    graph = helper.make_graph(
+        [node], "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
+    )
+    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
+    model = helper.make_model(
+        graph, opset_imports=opsets, functions=fn.robe_functions(OPSET, gather)
+    )
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    optimized = onnx.load(str(tmp_path / "optimized.onnx"))
+    width = CHUNK if gather == "windows" else 2 * CHUNK
+    tables = [
+        t
+        for g in _graphs(optimized.graph)
+        for t in g.initializer
+        if len(t.dims) == 2 and t.dims[1] == width and t.data_type == TensorProto.FLOAT
+    ]
+    assert len(tables) == 1, [t.name for t in tables]
+
+
+def _graphs(graph: onnx.GraphProto) -> list[onnx.GraphProto]:
+    """`graph` and every subgraph (If branches) in it."""
+    out = [graph]
+    for node in graph.node:
+        for attribute in node.attribute:
+            if attribute.type == onnx.AttributeProto.GRAPH:
+                out += _graphs(attribute.g)
+    return out
