@@ -24,7 +24,13 @@ COEFFS = HashParams.from_seed(DIM // CHUNK, 7).coefficients
 SIZES = np.array([50, 30, 7], dtype=np.int64)
 
 
-def _session(nodes: list[onnx.NodeProto], outputs: list[Any], inits: list[Any], functions: Any):
+def _session(
+    nodes: list[onnx.NodeProto],
+    outputs: list[Any],
+    inits: list[Any],
+    functions: Any,
+    options: ort.SessionOptions | None = None,
+):
     inputs = [
         helper.make_tensor_value_info("values", TensorProto.INT64, ["n"]),
         helper.make_tensor_value_info("offsets", TensorProto.INT64, ["bags_plus_one"]),
@@ -33,7 +39,9 @@ def _session(nodes: list[onnx.NodeProto], outputs: list[Any], inits: list[Any], 
     opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
     model = helper.make_model(graph, opset_imports=opsets, functions=functions)
     onnx.checker.check_model(model, full_check=True)
-    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(
+        model.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
 
 
 def _bags(seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -224,20 +232,10 @@ def test_the_gather_table_is_folded_once(gather: str, tmp_path: Path) -> None:
         "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
     )
     outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM])]
-    inputs = [
-        helper.make_tensor_value_info("values", TensorProto.INT64, ["n"]),
-        helper.make_tensor_value_info("offsets", TensorProto.INT64, ["bags_plus_one"]),
-    ]
-    graph = helper.make_graph(
-        [node], "g", inputs, outputs, initializer=[numpy_helper.from_array(weight, "w")]
-    )
-    opsets = [helper.make_opsetid("", OPSET), helper.make_opsetid(fn.DOMAIN, 1)]
-    model = helper.make_model(
-        graph, opset_imports=opsets, functions=fn.robe_functions(OPSET, gather)
-    )
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
-    ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    inits = [numpy_helper.from_array(weight, "w")]
+    _session([node], outputs, inits, fn.robe_functions(OPSET, gather), options)
     optimized = onnx.load(str(tmp_path / "optimized.onnx"))
     width = CHUNK if gather == "windows" else 2 * CHUNK
     tables = [
