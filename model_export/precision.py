@@ -106,14 +106,15 @@ def check_torch_precision(precision: str, device: str) -> None:
         raise PrecisionUnavailableError("torch int8 (torch._int_mm layers) is offered on CPU only")
 
 
-def torch_variant(model: Any, precision: str, device: str) -> Any:
-    """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`)."""
+def torch_variant(model: Any, precision: str, device: str, calibration: Any = None) -> Any:
+    """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`);
+    `calibration` (model_export.calibration.Calibration): int8's static input scales."""
     if precision == FP32:
         return model
     check_torch_precision(precision, device)
-    from model_export.reduced import reduced_linears
+    from model_export.reduced import reduced_layers
 
-    return reduced_linears(model, precision)
+    return reduced_layers(model, precision, calibration)
 
 
 def write_variants(
