@@ -1,19 +1,23 @@
 """Reduced-precision variants of a model: what each format offers, and how it is made.
 
-fp32 is the exported model itself. The others change only the MLPs (the arithmetic that
-bounds a DLRM's speed on CPU); the ROBE lookup, its hash and its array stay float32,
+fp32 is the exported model itself. The others change only the layers after the lookup:
+the MLPs (the arithmetic that bounds a DLRM's speed on CPU) and, in the torch formats,
+the interaction's dot products; the ROBE lookup, its hash and its array stay float32,
 so indices stay bit-identical to the reference op.
 
 - ONNX int8: ONNX Runtime's own dynamic quantization of every Gemm/MatMul with a
   constant weight (int8 weights, uint8 activations quantized per batch), which its CPU
-  provider runs as integer GEMMs on VNNI. Static QDQ (calibrated) measured no faster
-  here at batch 1024 and needs calibration rows, so dynamic is the method.
+  provider runs as integer GEMMs on VNNI. Static quantization (QOperator, calibrated)
+  measured 0.93 of its time a 1024-row Kaggle batch, less than one run's noise here,
+  so dynamic stays the method.
 - ONNX bf16: not offered; ONNX Runtime's CPU provider has no bfloat16 MatMul or Gemm
   kernel ("Could not find an implementation", onnxruntime 1.32).
 - torch (eager, compiled, TorchScript, AOTInductor): every Linear replaced by its
   reduced-precision statement in plain ATen ops (model_export/reduced.py): bf16 weights
   (oneDNN's AVX-512 BF16 GEMMs on CPU; fp16 the same, on CUDA only), or int8 weights
-  with activations quantized per row (`torch._int_mm`, CPU only). One module for all
+  with activations quantized by scales calibrated on the run's training rows
+  (model_export/calibration.py; per row at run time where there are none), on
+  `torch._int_mm` (CPU only); the interaction's dot products in bf16. One module for all
   four runtimes, because torch's own dynamic quantization cannot be exported by
   `torch.export` (its packed weights are opaque objects). The exported torch variants
   are compiled for CPU.
