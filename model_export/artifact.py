@@ -30,7 +30,7 @@ from model_export.manifest import (
     model_io,
     write_manifest,
 )
-from model_export.precision import FP32, TORCH_FORMATS, write_variants
+from model_export.precision import FP32, write_variants
 from model_export.verify import VerifySettings, verify_formats
 from robe import __version__
 from robe.checkpoint import ModelSpec, checkpoint_dir, load_checkpoint
@@ -167,9 +167,9 @@ def _write_formats(
 def _calibration(
     model: DLRM, spec: ModelSpec, metrics: dict[str, Any], request: ExportRequest
 ) -> Calibration | None:
-    """Static int8 scales for the torch formats from the run's training rows; None (int8
-    quantizes per row at run time) where int8 is not asked for or the rows are gone."""
-    if "int8" not in request.precisions or not set(request.formats) & set(TORCH_FORMATS):
+    """Static int8 scales from the run's training rows; None (int8 quantizes at run time)
+    where int8 is not asked for or the rows are gone."""
+    if "int8" not in request.precisions:
         return None
     try:
         return run_calibration(model, spec.schema, metrics)
@@ -212,6 +212,7 @@ def export_artifact(request: ExportRequest) -> Manifest:
             formats,
             request.precisions,
             lambda fmt, precision: write_format(fmt, model, spec, staging, precision, calibration),
+            calibration,
         )
         catalog_name = copy_catalog(catalog, staging) if catalog is not None else None
         verify = None

@@ -122,7 +122,8 @@ def _exported(fmt: str) -> Runtime:
         model.to(device)
         if onnx_variant:
             external = bool(entry.get("external_data"))
-            entry = write_onnx_variant(workdir / entry["file"], precision, external)
+            path = workdir / entry["file"]
+            entry = write_onnx_variant(path, precision, external, build.calibration)
         scorer = format_scorer(
             workdir, fmt, entry, device=device, threads=threads.count, spinning=threads.spinning
         )
@@ -380,12 +381,12 @@ def _preset_cases(
                     "median_cpu_s": t.median_cpu_s,
                     "repeats": t.repeats,
                 }
-            if precision == "int8" and name != "onnx":
-                # how the torch int8 layers scale their inputs (ONNX: dynamic, per batch)
+            if precision == "int8":
+                # how the int8 layers scale their inputs
                 case["int8_activations"] = (
                     calibration.entry() | {"scales": "static"}
                     if calibration is not None
-                    else {"scales": "per row at run time"}
+                    else {"scales": "at run time"}
                 )
             case |= notes.get(key, {})
             cases.append(case)

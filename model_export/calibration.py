@@ -11,7 +11,7 @@ The rows are the first `rows` of the training run's data: robe.train holds out t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +29,13 @@ QUANTILE = 0.9999
 
 @dataclass(frozen=True)
 class Calibration:
-    """Input range (|x| at QUANTILE) of each Linear, by its path in the DLRM."""
+    """Input range (|x| at QUANTILE) of each Linear, by its path in the DLRM; and the rows
+    themselves, for ONNX Runtime's calibrator (None: ranges only)."""
 
     ranges: Mapping[str, float]
     rows: int
     source: str
+    data: LabelledRows | None = field(default=None, repr=False, compare=False)
 
     def entry(self) -> dict[str, Any]:
         """What the manifest records of it."""
@@ -71,7 +73,7 @@ def calibrate(model: nn.Module, rows: LabelledRows, source: str) -> Calibration:
         for hook in hooks:
             hook.remove()
     ranges = {name: _quantile(torch.cat(parts)) for name, parts in seen.items()}
-    return Calibration(ranges, len(rows.labels), source)
+    return Calibration(ranges, len(rows.labels), source, rows)
 
 
 def run_calibration(model: nn.Module, schema: Schema, metrics: Mapping[str, Any]) -> Calibration:

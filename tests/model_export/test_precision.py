@@ -40,6 +40,9 @@ def test_export_carries_int8_onnx_with_its_accuracy_guard(
     manifest = load_manifest(out)
     onnx = manifest.formats["onnx"]
     assert onnx["precisions"]["int8"]["file"] == "model.int8.onnx"
+    # calibrated on the run's training rows (2,700 of 3,000; the last 300 are validation)
+    assert "static" in onnx["precisions"]["int8"]["method"]
+    assert onnx["precisions"]["int8"]["calibration"]["rows"] == 2700
     assert "model.int8.onnx" in manifest.files
     assert "bf16" in onnx["unavailable"]["bf16"]
     accuracy = manifest.verify["precisions"]  # type: ignore[index]
