@@ -10,12 +10,12 @@ torch variants' (model_export.calibration.QUANTILE) over the same training rows.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from model_export.calibration import QUANTILE, Calibration
+from model_export.quiet import quantizer_hints_muted
 
 METHOD = (
     "onnxruntime static quantization (QOperator: int8 weights per channel, uint8 "
@@ -56,11 +56,7 @@ def quantize_static_int8(
             batch = next(self.batches, None)
             return None if batch is None else dict(zip(names, batch, strict=True))
 
-    # The quantizer logs hints meant for CNNs on the root logger: muted for this call.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    with quantizer_hints_muted():
         quantize_static(
             str(fp32_path),
             str(out),
@@ -74,6 +70,4 @@ def quantize_static_int8(
             use_external_data_format=external,
             extra_options={"MatMulConstBOnly": True, "CalibPercentile": 100 * QUANTILE},
         )
-    finally:
-        root.setLevel(level)
     return {"file": out.name, "method": METHOD, "calibration": calibration.entry()}

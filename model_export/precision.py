@@ -75,9 +75,9 @@ def write_onnx_variant(
             f"ONNX {precision}: ONNX Runtime's CPU provider has no {precision} MatMul/Gemm "
             "kernels; use int8 for ONNX, or a torch format for bf16"
         )
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from model_export.quiet import quantizer_hints_muted
 
     out = fp32_path.with_name(variant_file(fp32_path.name, precision))
     # the quantizer names the data file after the model file
@@ -86,12 +86,7 @@ def write_onnx_variant(
         from model_export.onnx_static import quantize_static_int8
 
         return quantize_static_int8(fp32_path, out, calibration, external) | data
-    # The quantizer logs a pre-processing hint meant for CNNs on the root logger at
-    # WARNING: muted for this call only.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    with quantizer_hints_muted():
         quantize_dynamic(
             str(fp32_path),
             str(out),
@@ -101,8 +96,6 @@ def write_onnx_variant(
             extra_options={"MatMulConstBOnly": True},
             use_external_data_format=external,
         )
-    finally:
-        root.setLevel(level)
     entry = {"file": out.name, "method": "onnxruntime dynamic quantization (int8 weights)"}
     return entry | data
 
