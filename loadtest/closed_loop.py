@@ -72,6 +72,10 @@ class Case:
     mean_batch_rows: float
     requests: int
     errors: int
+    # CPU time per answered request over the measured window: of the server's process
+    # tree (robe serve, or a peer with its children) and of this load generator
+    server_cpu_ms: float = 0.0
+    client_cpu_ms: float = 0.0
 
     def line(self) -> str:
         """One progress line."""
@@ -79,7 +83,8 @@ class Case:
             f"{self.model:>5} {self.runtime:>11} batching={'on ' if self.batching else 'off'} "
             f"c={self.concurrency:<3} {self.rps:8.1f} rps  p50 {self.p50_ms:6.2f} ms  "
             f"p95 {self.p95_ms:6.2f} ms  p99 {self.p99_ms:6.2f} ms  "
-            f"batch {self.mean_batch_rows:7.1f} rows"
+            f"batch {self.mean_batch_rows:7.1f} rows  "
+            f"cpu {self.server_cpu_ms:.2f} ms/req (client {self.client_cpu_ms:.2f})"
             + (f"  errors {self.errors}" if self.errors else "")
         )
 
@@ -92,12 +97,15 @@ async def closed_loop(
     seconds: float,
     warmup: float,
     model: str | None,
+    server_cpu: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     """`concurrency` workers, each sending its next request when the last is answered.
 
     Requests sent in the first `warmup` seconds are not counted; the mean batch size is
     the growth of the model's robe_batch_rows histogram over the measured window (0.0
-    for `model` None: a peer, which has no such metric).
+    for `model` None: a peer, which has no such metric). `server_cpu` (the server's CPU
+    seconds so far) gives `server_cpu_ms`, its CPU per answered request in the window
+    (0.0 without it); `client_cpu_ms` is this process's.
     """
     target = Target.parse(url)
     start = time.perf_counter()
@@ -130,12 +138,25 @@ async def closed_loop(
         text = await asyncio.to_thread(scrape.fetch, url)
         return scrape.histogram_total(text, "robe_batch_rows", model)
 
+    async def cpu_at(when: float) -> tuple[float, float]:
+        await asyncio.sleep(max(0.0, when - time.perf_counter()))
+        return (server_cpu() if server_cpu is not None else 0.0), time.process_time()
+
     before = asyncio.ensure_future(batch_rows_at(measure_from))
+    cpu_from, cpu_to = (
+        asyncio.ensure_future(cpu_at(measure_from)),
+        asyncio.ensure_future(cpu_at(end)),
+    )
     await asyncio.gather(*(worker(w) for w in range(concurrency)))
     b_sum, b_count = await before
     a_sum, a_count = await batch_rows_at(0.0)
-    return summarize(latencies, errors, max(last_done - measure_from, 1e-9)) | {
+    (server0, client0), (server1, client1) = await cpu_from, await cpu_to
+    summary = summarize(latencies, errors, max(last_done - measure_from, 1e-9))
+    answered = summary["rps"] * seconds  # at the window's rate, over the CPU's window
+    return summary | {
         "mean_batch_rows": (a_sum - b_sum) / (a_count - b_count) if a_count > b_count else 0.0,
+        "server_cpu_ms": 1000 * (server1 - server0) / answered if answered else 0.0,
+        "client_cpu_ms": 1000 * (client1 - client0) / answered if answered else 0.0,
     }
 
 
@@ -205,7 +226,16 @@ def run_bench(cfg: BenchConfig) -> dict[str, Any]:
         bodies = ads[name if name in ads else first_name]
         scraped = None if name.startswith("peer-") else name
         return asyncio.run(
-            closed_loop(srv.url, path, bodies, conc, cfg.seconds, cfg.warmup_seconds, scraped)
+            closed_loop(
+                srv.url,
+                path,
+                bodies,
+                conc,
+                cfg.seconds,
+                cfg.warmup_seconds,
+                scraped,
+                server_cpu=srv.cpu_seconds,
+            )
         )
 
     logs = Path(tempfile.mkdtemp(prefix="robe-bench-service-"))  # kept: a failed start's log

@@ -30,14 +30,15 @@ def table(result: dict[str, Any]) -> str:
         ),
         "",
         "| model | runtime | batching | concurrency | rps | p50 ms | p95 ms | p99 ms "
-        "| mean batch rows |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| mean batch rows | server CPU ms/request |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for c in result["cases"]:
         lines.append(
             f"| {c['model']} | {c['runtime']} | {'on' if c['batching'] else 'off'} | "
             f"{c['concurrency']} | {c['rps']:.1f} | {c['p50_ms']:.2f} | {c['p95_ms']:.2f} | "
-            f"{c['p99_ms']:.2f} | {c['mean_batch_rows']:.1f} |"
+            f"{c['p99_ms']:.2f} | {c['mean_batch_rows']:.1f} | "
+            f"{c.get('server_cpu_ms', 0.0):.2f} |"
         )
     if "peers" in result:
         lines += ["", *peers_table(result["peers"])]

@@ -135,6 +135,17 @@ class Server:
         infos = [p.memory_info() for p in (proc, *proc.children(recursive=True))]
         return sum(i.rss for i in infos), sum(getattr(i, "shared", 0) for i in infos)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU seconds of the server process and its live children so far."""
+        assert self._proc is not None
+        proc = psutil.Process(self._proc.pid)
+        total = 0.0
+        for p in (proc, *proc.children(recursive=True)):
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = p.cpu_times()
+                total += times.user + times.system
+        return total
+
     def rss_bytes(self) -> int:
         return self.memory()[0]
 

@@ -1,10 +1,12 @@
 """The composition root: `build_app(settings)`, the lifespan that owns the models, and the
-one place where exceptions become HTTP responses (`service.errors` gives each its code).
+error handlers where exceptions become HTTP responses (`service.errors` gives each its
+code; the handlers and the direct route of `service.fastpath` build them alike).
 
 The parts it composes: `service.state` (what runs, and how it starts and stops),
 `service.routes` (the endpoints), `service.admin` (the model repository API, with an
 admin token), `service.middleware` (request metrics; `Connection: close` while
-draining). The lifespan starts the service on enter and, on exit (after
+draining), `service.fastpath` (the app class: the scoring endpoints' direct route).
+The lifespan starts the service on enter and, on exit (after
 `service.drain.DrainingServer` has drained, stopped intake and let in-flight requests
 finish), lets every batcher run what is queued, and releases threads and runtimes.
 """
@@ -24,6 +26,7 @@ from service import openapi
 from service.admin import add_repository_routes
 from service.drain import is_draining
 from service.errors import HTTP_TYPES, InvalidInput, ModelLoadError, ServiceError, error_body
+from service.fastpath import ServiceApp, internal_error_response, service_error_response
 from service.metrics import Metrics
 from service.middleware import RequestMetrics
 from service.routes import add_routes
@@ -53,7 +56,8 @@ def build_app(settings: Settings) -> FastAPI:
         finally:
             await stop_service(state)
 
-    app = FastAPI(
+    app = ServiceApp(
+        metrics,
         title="robe-serve",
         version="0.1.0",
         summary="DLRM recommendations with ROBE-compressed embeddings",
@@ -76,13 +80,9 @@ def build_app(settings: Settings) -> FastAPI:
 
 
 def _add_error_handlers(app: FastAPI) -> None:
-    def respond(request: Request, exc: ServiceError) -> JSONResponse:
-        body = error_body(exc.status, exc.type, exc.message, request.url.path)
-        return JSONResponse(body, exc.status, headers=exc.headers)
-
     async def on_service_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ServiceError)
-        return respond(request, exc)
+        return service_error_response(request, exc)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
@@ -96,14 +96,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         msg = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()[:3])
-        return respond(request, InvalidInput(msg))
+        return service_error_response(request, InvalidInput(msg))
 
     async def on_bug(request: Request, exc: Exception) -> Response:
-        log.exception("unexpected error on %s", request.url.path)
-        return JSONResponse(
-            error_body(500, "internal", f"internal error: {type(exc).__name__}", request.url.path),
-            500,
-        )
+        return internal_error_response(request, exc)
 
     app.add_exception_handler(ServiceError, on_service_error)
     app.add_exception_handler(StarletteHTTPException, on_http)

@@ -25,7 +25,7 @@ future). `close()` stops intake, finishes what is queued and returns.
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import math
 import time
@@ -126,8 +126,7 @@ class Batcher:
         self._queued_rows = 0
         self._queued_seconds = 0.0  # sum of the queued requests' costs
         self._tail_rows = 0  # rows of the last batch the queue would form
-        # each running batch -> its predicted end (monotonic)
-        self._running: dict[asyncio.Future[tuple[Scores, float]], float] = {}
+        self._running: dict[object, float] = {}  # each running batch -> its predicted end
         self._wakeup = asyncio.Event()
         self._closing = False
         self._task: asyncio.Task[None] | None = None
@@ -300,7 +299,7 @@ class Batcher:
         return batch
 
     def _start(self, batch: list[_Pending]) -> None:
-        """Hand the batch to a worker now; `_done` delivers its scores."""
+        """Hand the batch to a worker now; `_done` delivers its scores on the loop."""
         start = time.monotonic()
         total = sum(p.rows for p in batch)
         if self.metrics is not None:
@@ -310,31 +309,31 @@ class Batcher:
                 stage.observe(start - p.enqueued)
             m.batch_rows.labels(self.model).observe(total)
             m.batch_requests.labels(self.model).observe(len(batch))
-        # submitted at once, no task in between: the worker starts before the loop runs
-        # the handlers that the last batch's scores woke
-        running = asyncio.get_running_loop().run_in_executor(
-            self.executor, self._work, batch, total
-        )
-        self._running[running] = start + self.rate.seconds(total)
-        running.add_done_callback(functools.partial(self._done, batch, total, start))
+        # Submitted at once, no task in between: the worker starts before the loop runs
+        # the handlers that the last batch's scores woke. The worker hands its result
+        # back with one call_soon_threadsafe (`_finish`), not run_in_executor's two
+        # chained futures: on a small CPU box the loop thread is the serial part.
+        token = object()
+        self._running[token] = start + self.rate.seconds(total)
+        self.executor.submit(self._work, asyncio.get_running_loop(), token, batch, total, start)
 
     def _done(
         self,
+        token: object,
         batch: list[_Pending],
         total: int,
         start: float,
-        running: asyncio.Future[tuple[Scores, float]],
+        result: tuple[Scores, float] | BaseException,
     ) -> None:
-        del self._running[running]
+        del self._running[token]
         self.batches += 1
         # the loop forms the next batch before the responses of this one are written
         self._wakeup.set()
-        exc = running.exception() if not running.cancelled() else RuntimeError("cancelled")
-        if exc is not None:  # one failure reaches every request of its batch
-            log.error("model %r: batch of %d rows failed", self.model, total, exc_info=exc)
-            self._fail(batch, exc)
+        if isinstance(result, BaseException):  # one failure reaches every request of its batch
+            log.error("model %r: batch of %d rows failed", self.model, total, exc_info=result)
+            self._fail(batch, result)
             return
-        scores, seconds = running.result()
+        scores, seconds = result
         self.rate.observe(total, time.monotonic() - start)
         if scores.shape[0] < total:
             self._fail(
@@ -356,8 +355,25 @@ class Batcher:
             if not p.future.done():
                 p.future.set_exception(exc)
 
-    def _work(self, batch: list[_Pending], total: int) -> tuple[Scores, float]:
-        """In the inference thread: concatenate, pad to a bucket, run."""
+    def _work(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        token: object,
+        batch: list[_Pending],
+        total: int,
+        start: float,
+    ) -> None:
+        """In the inference thread: score the batch, then hand the result to the loop."""
+        result: tuple[Scores, float] | BaseException
+        try:
+            result = self._score(batch, total)
+        except BaseException as exc:  # delivered to the batch's requests by `_done`
+            result = exc
+        with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
+            loop.call_soon_threadsafe(self._done, token, batch, total, start, result)
+
+    def _score(self, batch: list[_Pending], total: int) -> tuple[Scores, float]:
+        """Concatenate, pad to a bucket, run."""
         if len(batch) == 1:
             dense, keys = batch[0].dense, batch[0].keys
         else:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from service.batcher import Batcher
 from service.bodies import await_scores, parse, read_body
 from service.errors import InvalidInput, NotReady, PayloadTooLarge
+from service.fastpath import ServiceApp
 from service.metrics import CONTENT_TYPE
 from service.models import ServedModel
 from service.runtimes.base import Scores
@@ -72,9 +73,10 @@ def _post(
     app: FastAPI, path: str, body: type[BaseModel], response: type[BaseModel], summary: str
 ) -> Callable[[Handler], Handler]:
     """Register a POST endpoint whose handler parses `body` itself (see _accept): the
-    schema is given to OpenAPI by hand so that /docs still shows it."""
+    schema is given to OpenAPI by hand so that /docs still shows it. On a ServiceApp the
+    handler is also its direct route (service.fastpath), which serves the requests."""
     schema = body.model_json_schema(ref_template="#/components/schemas/{model}")
-    return app.post(
+    route = app.post(
         path,
         response_model=response,
         responses=ERROR_RESPONSES,
@@ -83,6 +85,13 @@ def _post(
         },
         summary=summary,
     )
+
+    def register(handler: Handler) -> Handler:
+        if isinstance(app, ServiceApp):
+            app.add_direct_post(path, handler)
+        return route(handler)
+
+    return register
 
 
 def add_routes(app: FastAPI, settings: Settings) -> None:

@@ -27,6 +27,7 @@ def case(model: str, batching: bool, concurrency: int, rps: float, p99: float) -
         "mean_batch_rows": 300.0 if batching else 100.0,
         "requests": 10,
         "errors": 0,
+        "server_cpu_ms": 2000 / rps,  # a server spending 2 cores' worth of CPU
     }
 
 
@@ -90,7 +91,9 @@ def test_table_rows() -> None:
     assert lines[2] == (
         "Floor (HTTP + validation alone): 2000 rps. robe: model alone 500 rps, limit 400 rps"
     )
-    assert lines[-1] == "| robe | onnx | off | 64 | 200.0 | 40.00 | 72.00 | 80.00 | 100.0 |"
+    assert lines[-1] == (
+        "| robe | onnx | off | 64 | 200.0 | 40.00 | 72.00 | 80.00 | 100.0 | 10.00 |"
+    )
     assert len(lines) == 6 + len(CASES)
 
 

@@ -137,7 +137,11 @@ def test_closed_loop_against_the_server(server: Server):
     model = load_model("tiny", str(server.config.artifact), "auto", "cpu", 1)
     bodies = payloads(model, candidates=5, n=8)
     before = scrape.request_counts(scrape.fetch(server.url), "tiny").get("/recommend", {})
-    r = asyncio.run(closed_loop(server.url, "/recommend", bodies, 4, 1.0, 0.2, "tiny"))
+    r = asyncio.run(
+        closed_loop(
+            server.url, "/recommend", bodies, 4, 1.0, 0.2, "tiny", server_cpu=server.cpu_seconds
+        )
+    )
     after = scrape.request_counts(scrape.fetch(server.url), "tiny")["/recommend"]
     assert r["errors"] == 0 and r["requests"] > 0
     # the warm-up's requests reach the server too, but are not counted
@@ -146,3 +150,5 @@ def test_closed_loop_against_the_server(server: Server):
     # every batch holds at least one whole request of 5 rows, at most max_batch_rows
     assert 5 <= r["mean_batch_rows"] <= 256
     assert r["rps"] == pytest.approx(r["requests"] / 1.0, rel=0.5)
+    # the server spent CPU on them (every request parses, scores and answers); so did we
+    assert r["server_cpu_ms"] > 0 and r["client_cpu_ms"] > 0

@@ -84,9 +84,15 @@ def test_fastapi_peer_refuses_an_unknown_candidate(peer: Server):
 def test_the_load_generator_drives_the_peer(artifact: Path, peer: Server):
     model = load_model("tiny", str(artifact), "onnx", "cpu", 1)
     bodies = payloads(model, 20, n=8)
-    r = asyncio.run(closed_loop(peer.url, "/recommend", bodies, 2, 0.5, 0.2, None))
+    r = asyncio.run(
+        closed_loop(peer.url, "/recommend", bodies, 2, 0.5, 0.2, None, server_cpu=peer.cpu_seconds)
+    )
     assert r["requests"] > 0 and r["errors"] == 0
     assert r["mean_batch_rows"] == 0.0  # a peer has no batch metric
+    assert r["server_cpu_ms"] > 0  # the peer's process did the work
+    # without a server to read, no server CPU is reported
+    r = asyncio.run(closed_loop(peer.url, "/recommend", bodies, 1, 0.2, 0.1, None))
+    assert r["server_cpu_ms"] == 0.0
 
 
 def test_median_round() -> None:
