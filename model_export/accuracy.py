@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from model_export.errors import ExportError
 from model_export.precision import AUC_DELTA_MIN
+from robe.data.rows import Rows
 from robe.metrics import auc
 from robe.schema import Schema
 
@@ -66,12 +67,16 @@ def validation_rows(
         if limit is not None:
             rows = rows.take(slice(0, limit))
         source = f"{path} (last {held} rows: the run's validation split)"
-    labelled = LabelledRows(
+    return labelled(rows), source
+
+
+def labelled(rows: Rows) -> LabelledRows:
+    """`LabelledRows` of rows read by robe.data (labels, dense, keys)."""
+    return LabelledRows(
         np.ascontiguousarray(rows.labels, dtype=np.float32),
         np.ascontiguousarray(rows.dense, dtype=np.float32),
         np.ascontiguousarray(rows.keys, dtype=np.int64),
     )
-    return labelled, source
 
 
 def score_all(scorer: Scorer, rows: LabelledRows) -> Floats:

@@ -16,13 +16,14 @@ import torch
 from torch import nn
 from torch.export import Dim
 
+from model_export.calibration import Calibration
 from model_export.compat import platform_tag, torch_version
 from model_export.errors import ExportError
 from model_export.exportable import ExportableModel, index_model
 from model_export.manifest import FORMAT_FILES
 from model_export.precision import FP32, variant_file
 from model_export.quiet import torch_notices_silenced
-from model_export.reduced import method, reduced_linears
+from model_export.reduced import reduced_layers, variant_record
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -60,14 +61,18 @@ def _model_dynamic(spec: ModelSpec) -> dict[str, Any]:
     }
 
 
-def _serving(model: DLRM, precision: str) -> nn.Module:
+def _serving(model: DLRM, precision: str, calibration: Calibration | None) -> nn.Module:
     serving = ExportableModel(model, "reference").eval()
-    serving.score = reduced_linears(serving.score, precision)
+    serving.score = reduced_layers(serving.score, precision, calibration)
     return serving
 
 
 def export_aoti(
-    model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+    model: DLRM,
+    spec: ModelSpec,
+    directory: Path,
+    precision: str = FP32,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """Write `model.pt2` for the CPU, and `model.cuda.pt2` too where CUDA is present; a
     reduced `precision` (model_export.reduced) is written for the CPU only."""
@@ -78,10 +83,10 @@ def export_aoti(
         "torch": torch_version(),
     }
     cpu = torch.device("cpu")
-    serving = _serving(model, precision)
+    serving = _serving(model, precision, calibration)
     _compile(serving, _model_inputs(spec, cpu), _model_dynamic(spec), directory / entry["file"])
     if precision != FP32:
-        return entry | {"method": method(precision)}
+        return entry | variant_record(precision, calibration)
     if torch.cuda.is_available():
         cuda = torch.device("cuda")
         # A copy: moving the serving wrapper would move the trained model's shared layers.

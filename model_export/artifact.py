@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from model_export.accuracy import validation_rows, verify_precisions
+from model_export.calibration import Calibration, run_calibration
 from model_export.catalog import check_catalog, copy_catalog, default_catalog
 from model_export.errors import ArtifactError, ExportError, VerifyError
 from model_export.manifest import (
@@ -131,11 +132,17 @@ def _staging(out: Path, force: bool) -> Path:
 
 
 def write_format(
-    fmt: str, model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+    fmt: str,
+    model: DLRM,
+    spec: ModelSpec,
+    directory: Path,
+    precision: str = FP32,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """Write one format's file(s) into `directory`; returns its manifest entry. A torch
-    format can be written at a reduced `precision`; ONNX's variants are made from its
-    fp32 file (model_export.precision.write_onnx_variant)."""
+    format can be written at a reduced `precision` (int8 with `calibration`'s static
+    scales where given); ONNX's variants are made from its fp32 file
+    (model_export.precision.write_onnx_variant)."""
     if fmt == "onnx":
         if precision != FP32:
             raise ValueError("ONNX variants are quantized from the fp32 file, not exported")
@@ -145,16 +152,29 @@ def write_format(
     if fmt == "torchscript":
         from model_export.torchscript_export import export_torchscript
 
-        return export_torchscript(model, spec, directory, precision)
+        return export_torchscript(model, spec, directory, precision, calibration)
     from model_export.aoti_export import export_aoti
 
-    return export_aoti(model, spec, directory, precision)
+    return export_aoti(model, spec, directory, precision, calibration)
 
 
 def _write_formats(
     model: DLRM, spec: ModelSpec, directory: Path, formats: tuple[str, ...]
 ) -> dict[str, dict[str, Any]]:
     return {fmt: write_format(fmt, model, spec, directory) for fmt in formats}
+
+
+def _calibration(
+    model: DLRM, spec: ModelSpec, metrics: dict[str, Any], request: ExportRequest
+) -> Calibration | None:
+    """Static int8 scales from the run's training rows; None (int8 quantizes at run time)
+    where int8 is not asked for or the rows are gone."""
+    if "int8" not in request.precisions:
+        return None
+    try:
+        return run_calibration(model, spec.schema, metrics)
+    except ValueError:
+        return None
 
 
 def _accuracy(
@@ -186,11 +206,13 @@ def export_artifact(request: ExportRequest) -> Manifest:
     staging = _staging(request.out, request.force)
     try:
         formats = _write_formats(model, spec, staging, request.formats)
+        calibration = _calibration(model, spec, metrics, request)
         write_variants(
             staging,
             formats,
             request.precisions,
-            lambda fmt, precision: write_format(fmt, model, spec, staging, precision),
+            lambda fmt, precision: write_format(fmt, model, spec, staging, precision, calibration),
+            calibration,
         )
         catalog_name = copy_catalog(catalog, staging) if catalog is not None else None
         verify = None

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 
 from model_export.artifact import write_format
+from model_export.calibration import Calibration
 from model_export.loaders import format_scorer
 from robe.bench import machine, timing
 from robe.bench.names import EMBEDDINGS
@@ -54,7 +55,19 @@ class Threads:
         return cls(count or torch.get_num_threads(), spinning=not passive)
 
 
-Runtime = Callable[[DLRM, ModelSpec, Path, str, Threads], Forward]
+@dataclass(frozen=True)
+class Build:
+    """What a runtime turns into a forward: a model at a precision, in a scratch folder."""
+
+    model: DLRM
+    spec: ModelSpec
+    workdir: Path
+    precision: str
+    threads: Threads
+    calibration: Calibration | None  # int8's static input scales (None: per row)
+
+
+Runtime = Callable[[Build], Forward]
 # Preset -> the schema whose tables it is sized for.
 PRESET_SCHEMAS = {
     "kaggle": "criteo-kaggle",
@@ -70,28 +83,22 @@ def _scores(module: Callable[..., torch.Tensor]) -> Forward:
     return forward
 
 
-def _eager(
-    model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
-) -> Forward:
+def _eager(build: Build) -> Forward:
     from model_export.precision import torch_variant
 
-    device = next(model.parameters()).device.type
-    return _scores(torch_variant(model, precision, device))
+    device = next(build.model.parameters()).device.type
+    return _scores(torch_variant(build.model, build.precision, device, build.calibration))
 
 
-def _compiled(
-    model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
-) -> Forward:
-    return torch.compile(_eager(model, spec, workdir, precision, threads))
+def _compiled(build: Build) -> Forward:
+    return torch.compile(_eager(build))
 
 
 def _exported(fmt: str) -> Runtime:
     """Export to `fmt` in `workdir` at `precision` as `robe export --precision` does, then
     load it with model_export's loader for it."""
 
-    def runtime(
-        model: DLRM, spec: ModelSpec, workdir: Path, precision: str, threads: Threads
-    ) -> Forward:
+    def runtime(build: Build) -> Forward:
         from model_export.precision import (
             FP32,
             TORCH_FORMATS,
@@ -99,16 +106,24 @@ def _exported(fmt: str) -> Runtime:
             write_onnx_variant,
         )
 
+        model, precision, workdir, threads = (
+            build.model,
+            build.precision,
+            build.workdir,
+            build.threads,
+        )
         device = next(model.parameters()).device.type
         if fmt in TORCH_FORMATS and precision != FP32:
             check_torch_precision(precision, "cpu")  # variants are compiled for CPU
             check_torch_precision(precision, device)
         onnx_variant = fmt == "onnx" and precision != FP32
-        entry = write_format(fmt, model.cpu(), spec, workdir, FP32 if onnx_variant else precision)
+        written = FP32 if onnx_variant else precision
+        entry = write_format(fmt, model.cpu(), build.spec, workdir, written, build.calibration)
         model.to(device)
         if onnx_variant:
             external = bool(entry.get("external_data"))
-            entry = write_onnx_variant(workdir / entry["file"], precision, external)
+            path = workdir / entry["file"]
+            entry = write_onnx_variant(path, precision, external, build.calibration)
         scorer = format_scorer(
             workdir, fmt, entry, device=device, threads=threads.count, spinning=threads.spinning
         )
@@ -301,13 +316,18 @@ def _preset_cases(
     from model_export.precision import PrecisionUnavailableError
 
     guard: _Guard | None = None
+    calibration: Calibration | None = None
     if trained is not None and kind == "robe":
+        from model_export.artifact import read_metrics
+        from model_export.calibration import run_calibration
         from robe.checkpoint import load_checkpoint
 
         model, spec = load_checkpoint(trained)
         if spec.preset.name != preset:
             raise ValueError(f"{trained} is a {spec.preset.name} run, given for {preset}")
         guard = _Guard.load(model, spec, trained, config.guard_rows)
+        # int8 as `robe export` makes it from this run: scales from its training rows
+        calibration = run_calibration(model.eval(), spec.schema, read_metrics(trained))
     else:
         model, spec = _model(preset, config, kind)
     schema = spec.schema
@@ -327,7 +347,8 @@ def _preset_cases(
             workdir = Path(scratch.name) / name / precision
             workdir.mkdir(parents=True)
             try:
-                forward = RUNTIMES[name](model, spec, workdir, precision, threads)
+                build = Build(model, spec, workdir, precision, threads, calibration)
+                forward = RUNTIMES[name](build)
                 with torch.inference_mode():
                     forward(dense, values, offsets)  # compiles, for runtimes that do
             except PrecisionUnavailableError as exc:
@@ -360,6 +381,13 @@ def _preset_cases(
                     "median_cpu_s": t.median_cpu_s,
                     "repeats": t.repeats,
                 }
+            if precision == "int8":
+                # how the int8 layers scale their inputs
+                case["int8_activations"] = (
+                    calibration.entry() | {"scales": "static"}
+                    if calibration is not None
+                    else {"scales": "at run time"}
+                )
             case |= notes.get(key, {})
             cases.append(case)
             progress(case)

@@ -1,19 +1,24 @@
 """Reduced-precision variants of a model: what each format offers, and how it is made.
 
-fp32 is the exported model itself. The others change only the MLPs (the arithmetic that
-bounds a DLRM's speed on CPU); the ROBE lookup, its hash and its array stay float32,
+fp32 is the exported model itself. The others change only the layers after the lookup:
+the MLPs (the arithmetic that bounds a DLRM's speed on CPU) and, in the torch formats,
+the interaction's dot products; the ROBE lookup, its hash and its array stay float32,
 so indices stay bit-identical to the reference op.
 
-- ONNX int8: ONNX Runtime's own dynamic quantization of every Gemm/MatMul with a
-  constant weight (int8 weights, uint8 activations quantized per batch), which its CPU
-  provider runs as integer GEMMs on VNNI. Static QDQ (calibrated) measured no faster
-  here at batch 1024 and needs calibration rows, so dynamic is the method.
+- ONNX int8: ONNX Runtime's own quantization of every Gemm/MatMul with a constant
+  weight, which its CPU provider runs as integer GEMMs on VNNI: static (QOperator,
+  model_export/onnx_static.py) with activation ranges calibrated on the run's training
+  rows, measured 0.93 and 0.96 of the dynamic form's time a 1024-row Kaggle batch in
+  two runs; dynamic (uint8 activations quantized per batch) where the run's training
+  rows are not readable.
 - ONNX bf16: not offered; ONNX Runtime's CPU provider has no bfloat16 MatMul or Gemm
   kernel ("Could not find an implementation", onnxruntime 1.32).
 - torch (eager, compiled, TorchScript, AOTInductor): every Linear replaced by its
   reduced-precision statement in plain ATen ops (model_export/reduced.py): bf16 weights
   (oneDNN's AVX-512 BF16 GEMMs on CPU; fp16 the same, on CUDA only), or int8 weights
-  with activations quantized per row (`torch._int_mm`, CPU only). One module for all
+  with activations quantized by scales calibrated on the run's training rows
+  (model_export/calibration.py; per row at run time where there are none), on
+  `torch._int_mm` (CPU only); the interaction's dot products in bf16. One module for all
   four runtimes, because torch's own dynamic quantization cannot be exported by
   `torch.export` (its packed weights are opaque objects). The exported torch variants
   are compiled for CPU.
@@ -55,10 +60,14 @@ def variant_file(file: str, precision: str) -> str:
     return f"{stem}.{precision}{dot}{suffix}"
 
 
-def write_onnx_variant(fp32_path: Path, precision: str, external: bool = False) -> dict[str, Any]:
+def write_onnx_variant(
+    fp32_path: Path, precision: str, external: bool = False, calibration: Any = None
+) -> dict[str, Any]:
     """Write the `precision` variant of the ONNX model beside it; returns its entry.
     `external`: the model keeps its weights in an external data file (plain tables over
-    1 GiB), and so does the variant, in its own (`model.int8.onnx.data`)."""
+    1 GiB), and so does the variant, in its own (`model.int8.onnx.data`). int8 with a
+    `calibration` (model_export.calibration.Calibration) holding rows is quantized
+    statically (model_export.onnx_static); without one, dynamically."""
     if precision == FP32:
         return {"file": fp32_path.name}
     if precision != "int8":
@@ -66,17 +75,18 @@ def write_onnx_variant(fp32_path: Path, precision: str, external: bool = False) 
             f"ONNX {precision}: ONNX Runtime's CPU provider has no {precision} MatMul/Gemm "
             "kernels; use int8 for ONNX, or a torch format for bf16"
         )
-    import logging
-
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from model_export.quiet import quantizer_hints_muted
+
     out = fp32_path.with_name(variant_file(fp32_path.name, precision))
-    # The quantizer logs a pre-processing hint meant for CNNs on the root logger at
-    # WARNING: muted for this call only.
-    root = logging.getLogger()
-    level = root.level
-    root.setLevel(logging.ERROR)
-    try:
+    # the quantizer names the data file after the model file
+    data = {"external_data": True, "data_file": out.name + ".data"} if external else {}
+    if calibration is not None and calibration.data is not None:
+        from model_export.onnx_static import quantize_static_int8
+
+        return quantize_static_int8(fp32_path, out, calibration, external) | data
+    with quantizer_hints_muted():
         quantize_dynamic(
             str(fp32_path),
             str(out),
@@ -86,11 +96,8 @@ def write_onnx_variant(fp32_path: Path, precision: str, external: bool = False) 
             extra_options={"MatMulConstBOnly": True},
             use_external_data_format=external,
         )
-    finally:
-        root.setLevel(level)
     entry = {"file": out.name, "method": "onnxruntime dynamic quantization (int8 weights)"}
-    # the quantizer names the data file after the model file
-    return entry | ({"external_data": True, "data_file": out.name + ".data"} if external else {})
+    return entry | data
 
 
 TORCH_FORMATS = ("torchscript", "aoti")
@@ -106,14 +113,15 @@ def check_torch_precision(precision: str, device: str) -> None:
         raise PrecisionUnavailableError("torch int8 (torch._int_mm layers) is offered on CPU only")
 
 
-def torch_variant(model: Any, precision: str, device: str) -> Any:
-    """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`)."""
+def torch_variant(model: Any, precision: str, device: str, calibration: Any = None) -> Any:
+    """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`);
+    `calibration` (model_export.calibration.Calibration): int8's static input scales."""
     if precision == FP32:
         return model
     check_torch_precision(precision, device)
-    from model_export.reduced import reduced_linears
+    from model_export.reduced import reduced_layers
 
-    return reduced_linears(model, precision)
+    return reduced_layers(model, precision, calibration)
 
 
 def write_variants(
@@ -121,10 +129,12 @@ def write_variants(
     formats: dict[str, dict[str, Any]],
     precisions: tuple[str, ...],
     write_torch: TorchWriter,
+    calibration: Any = None,
 ) -> None:
     """Add each asked-for precision to each format's manifest entry (in place):
     `precisions[p] = {"file", ...}`, or `unavailable[p] = why` where the format lacks it.
-    Torch formats' variants are written by `write_torch`, for CPU."""
+    Torch formats' variants are written by `write_torch`, for CPU; ONNX int8 is
+    calibrated by `calibration` where given."""
     for fmt, entry in formats.items():
         for precision in precisions:
             if precision == FP32:
@@ -135,7 +145,8 @@ def write_variants(
                     variant = write_torch(fmt, precision)
                 else:
                     external = bool(entry.get("external_data"))
-                    variant = write_onnx_variant(directory / entry["file"], precision, external)
+                    path = directory / entry["file"]
+                    variant = write_onnx_variant(path, precision, external, calibration)
             except PrecisionUnavailableError as exc:
                 entry.setdefault("unavailable", {})[precision] = str(exc)
                 continue

@@ -41,3 +41,16 @@ def torch_notices_silenced() -> Iterator[None]:
             yield
     finally:
         logger.removeFilter(log_filter)
+
+
+@contextmanager
+def quantizer_hints_muted() -> Iterator[None]:
+    """ONNX Runtime's quantizer logs pre-processing hints meant for CNNs on the root
+    logger at WARNING: muted for the quantizer's call only."""
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        root.setLevel(level)

@@ -13,12 +13,13 @@ from typing import Any
 
 import torch
 
+from model_export.calibration import Calibration
 from model_export.exportable import ExportableModel, index_model
 from model_export.loaders import torchscript_module
 from model_export.manifest import FORMAT_FILES
 from model_export.precision import FP32, variant_file
 from model_export.quiet import torch_notices_silenced
-from model_export.reduced import method, reduced_linears
+from model_export.reduced import reduced_layers, variant_record
 from robe.checkpoint import ModelSpec
 from robe.model import DLRM
 
@@ -28,12 +29,16 @@ _TRACE_BATCH = 3  # any size but 1, so no axis looks constant to the tracer
 
 
 def export_torchscript(
-    model: DLRM, spec: ModelSpec, directory: Path, precision: str = FP32
+    model: DLRM,
+    spec: ModelSpec,
+    directory: Path,
+    precision: str = FP32,
+    calibration: Calibration | None = None,
 ) -> dict[str, Any]:
     """Write `model.torchscript.pt` (or its `precision` variant, model_export.reduced)."""
     path = directory / variant_file(FORMAT_FILES["torchscript"], precision)
     serving = ExportableModel(model, "op").eval()
-    serving.score = reduced_linears(serving.score, precision)
+    serving.score = reduced_layers(serving.score, precision, calibration)
     with torch_notices_silenced():
         # The layers after the lookup are traced, not scripted: their shapes are
         # batch-agnostic, and scripting would have to read robe.model's string
@@ -46,7 +51,7 @@ def export_torchscript(
         scripted = torch.jit.script(serving)
         torch.jit.save(scripted, str(path), _extra_files={REQUIRES_FILE: REQUIRED_PACKAGE})
     entry = {"file": path.name, "requires": REQUIRED_PACKAGE}
-    return entry if precision == FP32 else entry | {"method": method(precision)}
+    return entry if precision == FP32 else entry | variant_record(precision, calibration)
 
 
 def scripted_indices(model: DLRM) -> torch.jit.ScriptModule:

@@ -108,6 +108,9 @@ def test_int8_of_plain_tables_with_external_data_has_its_own_data_file(
     manifest = export_artifact(request)
     entry = manifest.formats["onnx"]
     assert entry["precisions"]["int8"]["data_file"] == "model.int8.onnx.data"
+    # a run without readable training rows to calibrate on: quantized at run time
+    assert "dynamic" in entry["precisions"]["int8"]["method"]
+    assert "calibration" not in entry["precisions"]["int8"]
     assert {"model.int8.onnx", "model.int8.onnx.data", "model.onnx.data"} <= set(manifest.files)
     batch = verify_batch(tiny_spec("full"), 64, 0)
     fp32 = format_scorer(manifest.directory, "onnx", entry)(

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model_export.bench import RUNTIMES, ModelBenchConfig, run
+from model_export.bench import RUNTIMES, Build, ModelBenchConfig, run
 from robe.cli.main import main
 from tests.model_export.conftest import train_tiny
 
@@ -23,9 +23,7 @@ def test_robe_eager_forward_is_measured() -> None:
 
 
 def test_a_runtime_that_fails_is_reported_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(
-        model: object, spec: object, workdir: object, precision: str, threads: object
-    ) -> object:
+    def broken(build: Build) -> object:
         raise RuntimeError("no compiler here")
 
     monkeypatch.setitem(RUNTIMES, "broken", broken)
@@ -125,6 +123,9 @@ def test_a_trained_run_guards_every_variant(tmp_path: Path) -> None:
         case = cases[key]
         assert case["auc_fp32"] == eager["auc"] and abs(case["auc_delta"]) < 0.05, str(case)
     assert cases[("onnx", "int8")]["max_abs_diff"] > cases[("onnx", "fp32")]["max_abs_diff"]
+    # torch int8 as `robe export` makes it from this run: scales from its training rows
+    scales = cases[("eager", "int8")]["int8_activations"]
+    assert scales["scales"] == "static" and scales["rows"] == 2700, scales
 
 
 def test_bench_model_sets_omp_wait_policy_unless_given(

@@ -40,6 +40,9 @@ def test_export_carries_int8_onnx_with_its_accuracy_guard(
     manifest = load_manifest(out)
     onnx = manifest.formats["onnx"]
     assert onnx["precisions"]["int8"]["file"] == "model.int8.onnx"
+    # calibrated on the run's training rows (2,700 of 3,000; the last 300 are validation)
+    assert "static" in onnx["precisions"]["int8"]["method"]
+    assert onnx["precisions"]["int8"]["calibration"]["rows"] == 2700
     assert "model.int8.onnx" in manifest.files
     assert "bf16" in onnx["unavailable"]["bf16"]
     accuracy = manifest.verify["precisions"]  # type: ignore[index]
@@ -112,6 +115,13 @@ def test_torch_formats_carry_bf16_and_int8_with_their_guard(
     assert {p: v["file"] for p, v in entry["precisions"].items()} == files
     assert set(files.values()) <= set(manifest.files)
     assert "CUDA only" in entry["unavailable"]["fp16"]
+    # int8's input scales were calibrated on the run's training rows (2,700 of 3,000)
+    int8 = entry["precisions"]["int8"]
+    assert "calibrated on training rows" in int8["method"] and "bf16" in int8["method"]
+    assert (
+        int8["calibration"]["rows"] == 2700 and "first 2700 rows" in int8["calibration"]["source"]
+    )
+    assert "interaction dot products in bf16" in entry["precisions"]["bf16"]["method"]
     records = manifest.verify["precisions"]["variants"][fmt]  # type: ignore[index]
     assert set(records) == {"fp32", "bf16", "int8"}
     assert abs(records["fp32"]["auc_delta"]) < 1e-6 and records["fp32"]["max_abs_diff"] < 1e-5
