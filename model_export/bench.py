@@ -106,12 +106,8 @@ def _exported(fmt: str) -> Runtime:
             write_onnx_variant,
         )
 
-        model, precision, workdir, threads = (
-            build.model,
-            build.precision,
-            build.workdir,
-            build.threads,
-        )
+        model, precision, workdir = build.model, build.precision, build.workdir
+        threads = build.threads
         device = next(model.parameters()).device.type
         if fmt in TORCH_FORMATS and precision != FP32:
             check_torch_precision(precision, "cpu")  # variants are compiled for CPU

@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model_export.errors import ExportError
+
+if TYPE_CHECKING:  # calibration imports this module's AUC_DELTA_MIN via accuracy
+    from model_export.calibration import Calibration
 
 PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 FP32 = "fp32"
@@ -61,7 +64,7 @@ def variant_file(file: str, precision: str) -> str:
 
 
 def write_onnx_variant(
-    fp32_path: Path, precision: str, external: bool = False, calibration: Any = None
+    fp32_path: Path, precision: str, external: bool = False, calibration: Calibration | None = None
 ) -> dict[str, Any]:
     """Write the `precision` variant of the ONNX model beside it; returns its entry.
     `external`: the model keeps its weights in an external data file (plain tables over
@@ -113,7 +116,9 @@ def check_torch_precision(precision: str, device: str) -> None:
         raise PrecisionUnavailableError("torch int8 (torch._int_mm layers) is offered on CPU only")
 
 
-def torch_variant(model: Any, precision: str, device: str, calibration: Any = None) -> Any:
+def torch_variant(
+    model: Any, precision: str, device: str, calibration: Calibration | None = None
+) -> Any:
     """A copy of `model` whose Linear layers compute at `precision` (fp32: `model`);
     `calibration` (model_export.calibration.Calibration): int8's static input scales."""
     if precision == FP32:
@@ -129,7 +134,7 @@ def write_variants(
     formats: dict[str, dict[str, Any]],
     precisions: tuple[str, ...],
     write_torch: TorchWriter,
-    calibration: Any = None,
+    calibration: Calibration | None = None,
 ) -> None:
     """Add each asked-for precision to each format's manifest entry (in place):
     `precisions[p] = {"file", ...}`, or `unavailable[p] = why` where the format lacks it.

@@ -100,14 +100,13 @@ class Int8Linear(nn.Module):
         if self.input_scale is None:
             scale = x.abs().amax(dim=1, keepdim=True).clamp(min=1e-12) / 127.0
             quantized = torch.round(x / scale).clamp(-127, 127).to(torch.int8)
+            out_scale = scale * self.weight_scale
         else:
             quantized = torch.round(x * (1.0 / self.input_scale)).clamp(-127, 127).to(torch.int8)
+            out_scale = self.weight_scale
         if self.pad:
             quantized = nn.functional.pad(quantized, (0, self.pad))
-        out = torch._int_mm(quantized, self.weight_t).float()
-        out = out * (
-            self.weight_scale if self.input_scale is not None else scale * self.weight_scale
-        )
+        out = torch._int_mm(quantized, self.weight_t).float() * out_scale
         return out + self.bias if self.bias is not None else out
 
 
@@ -118,11 +117,9 @@ class NarrowInteraction(InteractionArch):
         super().__init__(source.num_vectors - 1)
         self.dtype = dtype
 
-    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
-        stacked = torch.cat([dense.unsqueeze(1), sparse], dim=1).to(self.dtype)
-        gram = torch.bmm(stacked, stacked.transpose(1, 2)).float()
-        flat = gram.reshape(-1, self.num_vectors * self.num_vectors)
-        return torch.cat([dense, flat[:, self.pairs]], dim=1)
+    def gram(self, stacked: torch.Tensor) -> torch.Tensor:
+        narrow = stacked.to(self.dtype)
+        return torch.bmm(narrow, narrow.transpose(1, 2)).float()
 
 
 def reduced_layers(

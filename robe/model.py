@@ -73,9 +73,13 @@ class InteractionArch(nn.Module):
 
     def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
         stacked = torch.cat([dense.unsqueeze(1), sparse], dim=1)  # [B, T+1, D]
-        gram = torch.bmm(stacked, stacked.transpose(1, 2))  # [B, T+1, T+1]
-        flat = gram.reshape(-1, self.num_vectors * self.num_vectors)
+        flat = self.gram(stacked).reshape(-1, self.num_vectors * self.num_vectors)
         return torch.cat([dense, flat[:, self.pairs]], dim=1)
+
+    def gram(self, stacked: torch.Tensor) -> torch.Tensor:
+        """[B, T+1, D] -> [B, T+1, T+1] float32 dot products (reduced-precision variants
+        override this alone: model_export.reduced)."""
+        return torch.bmm(stacked, stacked.transpose(1, 2))
 
 
 class OverArch(nn.Module):

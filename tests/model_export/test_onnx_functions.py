@@ -188,21 +188,27 @@ def test_table_functions_use_the_hashing_trick() -> None:
     np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
 
 
-@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
-def test_one_bag_per_value_is_told_from_ragged_bags_of_the_same_count(gather: str) -> None:
-    """The lookup skips the bag scatters only for offsets 0..N: offsets of the same
-    length with an empty bag and a bag of two still sum bags (and hash by bag)."""
+def _lookup_node(seed: int) -> tuple[Any, Any, list[Any]]:
+    """A random ROBE array, a RobeLookup node over it (input "w") and its output's info."""
     attrs: dict[str, Any] = {
         "num_tables": TABLES,
         "dim": DIM,
         "chunk": CHUNK,
         "coefficients": COEFFS,
     }
-    weight = np.random.default_rng(3).standard_normal(ARRAY).astype(np.float32)
+    weight = np.random.default_rng(seed).standard_normal(ARRAY).astype(np.float32)
     node = helper.make_node(
         "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
     )
     outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM])]
+    return weight, node, outputs
+
+
+@pytest.mark.parametrize("gather", sorted(fn.GATHERS))
+def test_one_bag_per_value_is_told_from_ragged_bags_of_the_same_count(gather: str) -> None:
+    """The lookup skips the bag scatters only for offsets 0..N: offsets of the same
+    length with an empty bag and a bag of two still sum bags (and hash by bag)."""
+    weight, node, outputs = _lookup_node(seed=3)
     inits = [numpy_helper.from_array(weight, "w")]
     session = _session([node], outputs, inits, fn.robe_functions(OPSET, gather))
     values = np.arange(1, 3 * TABLES + 1, dtype=np.int64) * 7919
@@ -221,17 +227,7 @@ def test_one_bag_per_value_is_told_from_ragged_bags_of_the_same_count(gather: st
 def test_the_gather_table_is_folded_once(gather: str, tmp_path: Path) -> None:
     """ONNX Runtime folds the table RobeRows gathers from into one constant at load, not
     one per branch of the lookup's `If` (each a copy: 192 MB at the terabyte shape)."""
-    attrs: dict[str, Any] = {
-        "num_tables": TABLES,
-        "dim": DIM,
-        "chunk": CHUNK,
-        "coefficients": COEFFS,
-    }
-    weight = np.random.default_rng(4).standard_normal(ARRAY).astype(np.float32)
-    node = helper.make_node(
-        "RobeLookup", ["w", "values", "offsets"], ["out"], domain=fn.DOMAIN, **attrs
-    )
-    outputs = [helper.make_tensor_value_info("out", TensorProto.FLOAT, ["bags", DIM])]
+    weight, node, outputs = _lookup_node(seed=4)
     options = ort.SessionOptions()
     options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
     inits = [numpy_helper.from_array(weight, "w")]
