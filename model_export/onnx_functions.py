@@ -10,8 +10,8 @@ provider, and a runtime with a fused kernel for the domain can take the node who
 - `RobeTable(weight) -> table`: what the rows are gathered from, a function of the
   weight alone (ONNX Runtime folds it once, at load); attribute chunk.
 - `RobeRows(table, slots) -> rows`: the chunks at those starts, row-major: `[N,
-  dim/chunk, chunk]` (windows) or `[N, dim]` (pairs); attributes dim, chunk. Two forms of both, same rows (`GATHERS`): whole windows, or
-  row pairs.
+  dim/chunk, chunk]` (windows) or `[N, dim]` (pairs); attributes dim, chunk. Two
+  forms of both, same rows (`GATHERS`): whole windows, or row pairs.
 - `RobeLookup(weight, values, offsets) -> [bags, dim]`: the summed bag embeddings.
 - `TableRows` / `TableLookup`: the plain-table baseline (hashing trick).
 

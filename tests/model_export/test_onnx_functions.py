@@ -100,7 +100,7 @@ def test_robe_rows_at_every_start(gather: str, array: int) -> None:
     starts = np.arange(array - chunk + 1, dtype=np.int64)
     slots = np.resize(starts, (starts.size + 2) // 3 * 3).reshape(-1, dim // chunk)
     inputs = [helper.make_tensor_value_info("slots", TensorProto.INT64, ["n", dim // chunk])]
-    shape = ["n", dim // chunk, chunk] if gather == "windows" else ["n", dim]  # row-major alike
+    shape: list[str | int] = ["n", dim // chunk, chunk] if gather == "windows" else ["n", dim]
     outputs = [helper.make_tensor_value_info("rows", TensorProto.FLOAT, shape)]
     nodes = [
         helper.make_node(fn.ROBE_TABLE, ["w"], ["table"], domain=fn.DOMAIN, chunk=chunk),
