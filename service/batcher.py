@@ -40,13 +40,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from service import split
 from service.admission import ScoringRate
 from service.errors import DeadlineExceeded, NotReady, Overloaded, QueueFull
 from service.metrics import Metrics
 from service.rows import Dense, Keys
 from service.runtimes.base import Scores
-from service.split import Join
+from service.split import Join, bounds, rows_of
 
 log = logging.getLogger("robe.service")
 
@@ -320,7 +319,7 @@ class Batcher:
             m.batch_rows.labels(self.model).observe(total)
             m.batch_requests.labels(self.model).observe(len(batch))
         idle = 1 if self._queue else self.workers - len(self._running)
-        join = Join(split.bounds(total, idle, self.split_rows))
+        join = Join(bounds(total, idle, self.split_rows))
         # Submitted at once, no task in between: the worker starts before the loop runs
         # the handlers that the last batch's scores woke. The worker hands its result
         # back with one call_soon_threadsafe (`_done`), not run_in_executor's two
@@ -358,17 +357,19 @@ class Batcher:
             join.add(index, None)
             if not join.failed:  # one failure reaches every request of its batch, once
                 join.failed = True
-                total = join.parts[-1][1]
-                log.error("model %r: batch of %d rows failed", self.model, total, exc_info=result)
+                log.error(
+                    "model %r: batch of %d rows failed", self.model, join.rows, exc_info=result
+                )
                 self._fail(batch, result)
         else:
-            join.add(index, result[0][: hi - lo])
-        if not join.done:
-            return
-        self.batches += 1
-        if join.failed:
-            return
-        scores = join.scores()
+            join.add(index, result[0][: hi - lo])  # without the bucket's padding
+        if join.done:
+            self.batches += 1
+            if not join.failed:
+                self._deliver(batch, join.scores())
+
+    def _deliver(self, batch: list[_Pending], scores: Scores) -> None:
+        """The batch's scores, in row order, back to its requests by row count."""
         if self.metrics is not None:
             self.metrics.rows_scored.labels(self.model).inc(scores.shape[0])
         at = 0
@@ -396,7 +397,7 @@ class Batcher:
         result: tuple[Scores, float] | BaseException
         try:
             lo, hi = join.parts[index]
-            result = self._score(*split.rows_of([(p.dense, p.keys) for p in batch], lo, hi))
+            result = self._score(*rows_of([(p.dense, p.keys) for p in batch], lo, hi))
         except BaseException as exc:  # delivered to the batch's requests by `_done`
             result = exc
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more

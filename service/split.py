@@ -64,6 +64,10 @@ class Join:
         self.left -= 1
 
     @property
+    def rows(self) -> int:
+        return self.parts[-1][1]
+
+    @property
     def done(self) -> bool:
         return self.left == 0
 
