@@ -12,13 +12,17 @@ from typing import Any
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 
+from loadtest.scrape import samples
 from service.admission import ScoringRate, band
+from service.app import build_app
 from service.batcher import Batcher
 from service.metrics import Metrics
 from service.models import load_model
 from service.rows import Dense, Keys
 from service.runtimes.base import Scores
+from service.settings import Settings
 from service.split import Join, bounds, rows_of
 
 
@@ -276,3 +280,39 @@ def test_split_scores_match_the_model_whole(small_run: Path) -> None:
         np.testing.assert_allclose(scores, model.runtime.predict(dense, keys), rtol=1e-5, atol=1e-6)
 
     assert run(body, model.runtime.scorer()).parts == 2
+
+
+def grew(before: str, after: str, name: str, **labels: str) -> float:
+    """How much the /metrics samples of `name` with `labels` grew from `before` to `after`."""
+    total = [
+        sum(s.value for s in samples(text, name) if labels.items() <= s.labels.items())
+        for text in (before, after)
+    ]
+    return total[1] - total[0]
+
+
+def test_the_server_splits_a_lone_request(small_run: Path) -> None:
+    """Through the app: `split_rows` reaches the batcher; a lone /recommend of 100
+    candidates is one batch of two model calls, with the scores an unsplit server gives."""
+    cands = [f"item-{i:04d}" for i in range(100)]  # conftest's item ids
+    body = {"user": {"I1": 3, "C1": "68fd1e64"}, "candidates": cands, "k": 100}
+    answers = []
+    for split_rows in (32, 0):
+        settings = Settings(
+            models=[f"robe={small_run}"], workers=2, threads=1, split_rows=split_rows
+        )
+        with TestClient(build_app(settings)) as client:
+            before = client.get("/metrics").text
+            answers.append(client.post("/recommend", json=body).json()["items"])
+            after = client.get("/metrics").text
+        assert grew(before, after, "robe_batch_rows_count", model="robe") == 1
+        assert grew(before, after, "robe_batch_rows_sum", model="robe") == 100
+        calls = grew(
+            before, after, "robe_stage_duration_seconds_count", model="robe", stage="inference"
+        )
+        assert calls == (2 if split_rows else 1)
+    split, whole = answers
+    assert [i["item_id"] for i in split] == [i["item_id"] for i in whole]
+    np.testing.assert_allclose(
+        [i["score"] for i in split], [i["score"] for i in whole], rtol=1e-5, atol=1e-6
+    )
