@@ -4,9 +4,9 @@ At low load a request runs alone on one worker while the device's other workers 
 (on a small CPU box, two single-threaded workers: one core scores, the other waits).
 When the batcher takes a batch with more than one worker idle and nothing else queued,
 it cuts the batch's rows into contiguous parts, one per idle worker and each at least
-`min_rows` rows (fewer rows a call cost more per row than the split saves), that run
-side by side; the batch's requests complete when every part is in, their scores joined
-in row order. Under load (a queue, busy workers) a batch runs whole, as before.
+`min_rows` rows (below that a call's fixed cost outweighs what the split saves), that
+run side by side; the batch's requests complete when every part is in, their scores
+joined in row order. Under load (a queue, busy workers) a batch runs whole.
 """
 
 from __future__ import annotations
