@@ -174,13 +174,23 @@ def variant_entry(entry: dict[str, Any], precision: str) -> dict[str, Any]:
 
 
 def choose_precision(
-    fmt: str, entry: dict[str, Any], verify: dict[str, Any] | None, asked: str
+    fmt: str,
+    entry: dict[str, Any],
+    verify: dict[str, Any] | None,
+    asked: str,
+    device: str = "cpu",
 ) -> tuple[str, str]:
-    """The precision to serve `fmt` at, and why. "auto": the variant with the highest
-    measured rows/s among those whose accuracy guard passed (fp32 when none ran). A named
-    precision is served if the format carries it, unless its guard failed."""
+    """The precision to serve `fmt` at on `device`, and why. "auto": on the CPU the
+    variant with the highest measured rows/s among those whose accuracy guard passed
+    (fp32 when none ran); elsewhere fp32, since the variants are built and timed for the
+    CPU. A named precision is served if the format carries it, unless its guard failed."""
     records = ((verify or {}).get("precisions") or {}).get("variants", {}).get(fmt, {})
     carried = (FP32, *(entry.get("precisions") or {}))
+    if asked == "auto" and device != "cpu":
+        return FP32, (
+            f"fp32: the reduced-precision variants are built and timed for the CPU, not "
+            f"{device} (ask for one with --precision to serve it there)"
+        )
     if asked == "auto":
         passed = [p for p in carried if records.get(p, {}).get("passed")]
         if not passed:

@@ -9,7 +9,11 @@ its first row for company, an option for devices where that is measured to help)
 loop drops requests whose future is already done (the client went away, or the
 deadline passed) or that can no longer finish before their deadline, runs the batch on
 one of the device's `workers` inference threads, and splits the scores back by row
-counts. An exception from the model is set on every future of its batch.
+counts. A batch taken with nothing else queued and several workers idle runs in
+contiguous parts side by side, one per idle worker of at least `split_rows` rows
+(`service.split`); it counts as one batch (`batches`, the batch metrics), each part as
+one model call (`parts`, the inference stage, the scoring rate). An exception from the
+model (in any part) is set on every future of its batch, once.
 
 Admission: `admit` predicts the request's wait (the rest of the running batches and the
 rows queued ahead, shared among the workers, then its own rows) from the model's
@@ -41,6 +45,7 @@ from service.errors import DeadlineExceeded, NotReady, Overloaded, QueueFull
 from service.metrics import Metrics
 from service.rows import Dense, Keys
 from service.runtimes.base import Scores
+from service.split import Join, bounds, rows_of
 
 log = logging.getLogger("robe.service")
 
@@ -105,11 +110,12 @@ class Batcher:
         rate: ScoringRate | None = None,
         admit_share: float = 1.0,
         workers: int = 1,
+        split_rows: int = 0,
     ) -> None:
-        if max_batch_rows < 1 or max_queue_rows < 1 or max_wait_s < 0 or workers < 1:
-            raise ValueError(
-                "max_batch_rows, max_queue_rows and workers must be >= 1, max_wait_s >= 0"
-            )
+        if max_batch_rows < 1 or max_queue_rows < 1 or workers < 1:
+            raise ValueError("max_batch_rows, max_queue_rows and workers must be >= 1")
+        if max_wait_s < 0 or split_rows < 0:
+            raise ValueError("max_wait_s and split_rows must be >= 0")
         self.model = model
         self.infer = infer
         self.executor = executor
@@ -122,6 +128,7 @@ class Batcher:
         self.rate = rate if rate is not None else ScoringRate()
         self.admit_share = admit_share  # of the deadline the predicted wait may fill
         self.workers = workers  # batches run at once (the executor has as many threads)
+        self.split_rows = split_rows  # a lone batch's parts on idle workers (0: never split)
         self._queue: deque[_Pending] = deque()
         self._queued_rows = 0
         self._queued_seconds = 0.0  # sum of the queued requests' costs
@@ -131,6 +138,7 @@ class Batcher:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
         self.batches = 0  # batches run (tests and benchmarks read it)
+        self.parts = 0  # model calls they took (more than batches when split)
 
     # -- intake ---------------------------------------------------------------------
     def start(self) -> None:
@@ -299,7 +307,8 @@ class Batcher:
         return batch
 
     def _start(self, batch: list[_Pending]) -> None:
-        """Hand the batch to a worker now; `_done` delivers its scores on the loop."""
+        """Hand the batch to a worker now (or, alone on idle workers, its parts to as
+        many: `service.split`); `_done` takes each part's scores on the loop."""
         start = time.monotonic()
         total = sum(p.rows for p in batch)
         if self.metrics is not None:
@@ -309,40 +318,60 @@ class Batcher:
                 stage.observe(start - p.enqueued)
             m.batch_rows.labels(self.model).observe(total)
             m.batch_requests.labels(self.model).observe(len(batch))
+        idle = 1 if self._queue else self.workers - len(self._running)
+        join = Join(bounds(total, idle, self.split_rows))
         # Submitted at once, no task in between: the worker starts before the loop runs
         # the handlers that the last batch's scores woke. The worker hands its result
-        # back with one call_soon_threadsafe (`_finish`), not run_in_executor's two
+        # back with one call_soon_threadsafe (`_done`), not run_in_executor's two
         # chained futures: on a small CPU box the loop thread is the serial part.
-        token = object()
-        self._running[token] = start + self.rate.seconds(total)
-        self.executor.submit(self._work, asyncio.get_running_loop(), token, batch, total, start)
+        loop = asyncio.get_running_loop()
+        for index, (lo, hi) in enumerate(join.parts):
+            token = object()  # one per part: each occupies a worker
+            self._running[token] = start + self.rate.seconds(hi - lo)
+            self.executor.submit(self._work, loop, token, batch, join, index, start)
+        self.parts += len(join.parts)
 
     def _done(
         self,
         token: object,
         batch: list[_Pending],
-        total: int,
+        join: Join,
+        index: int,
         start: float,
         result: tuple[Scores, float] | BaseException,
     ) -> None:
         del self._running[token]
-        self.batches += 1
         # the loop forms the next batch before the responses of this one are written
         self._wakeup.set()
-        if isinstance(result, BaseException):  # one failure reaches every request of its batch
-            log.error("model %r: batch of %d rows failed", self.model, total, exc_info=result)
-            self._fail(batch, result)
-            return
-        scores, seconds = result
-        self.rate.observe(total, time.monotonic() - start)
-        if scores.shape[0] < total:
-            self._fail(
-                batch, RuntimeError(f"model returned {scores.shape[0]} scores for {total} rows")
-            )
-            return
+        lo, hi = join.parts[index]
+        if not isinstance(result, BaseException):
+            scores, seconds = result
+            # the rate is one worker's: a part's rows in the time they took (as the
+            # predicted ends in `_running`, one per part, and `start_delay` assume)
+            self.rate.observe(hi - lo, time.monotonic() - start)
+            if self.metrics is not None:
+                self.metrics.stage_duration.labels(self.model, "inference").observe(seconds)
+            if scores.shape[0] < hi - lo:
+                result = RuntimeError(f"model returned {scores.shape[0]} scores for {hi - lo} rows")
+        if isinstance(result, BaseException):
+            join.add(index, None)
+            if not join.failed:  # one failure reaches every request of its batch, once
+                join.failed = True
+                log.error(
+                    "model %r: batch of %d rows failed", self.model, join.rows, exc_info=result
+                )
+                self._fail(batch, result)
+        else:
+            join.add(index, result[0][: hi - lo])  # without the bucket's padding
+        if join.done:
+            self.batches += 1
+            if not join.failed:
+                self._deliver(batch, join.scores())
+
+    def _deliver(self, batch: list[_Pending], scores: Scores) -> None:
+        """The batch's scores, in row order, back to its requests by row count."""
         if self.metrics is not None:
-            self.metrics.stage_duration.labels(self.model, "inference").observe(seconds)
-            self.metrics.rows_scored.labels(self.model).inc(total)
+            self.metrics.rows_scored.labels(self.model).inc(scores.shape[0])
         at = 0
         for p in batch:
             if not p.future.done():
@@ -360,25 +389,23 @@ class Batcher:
         loop: asyncio.AbstractEventLoop,
         token: object,
         batch: list[_Pending],
-        total: int,
+        join: Join,
+        index: int,
         start: float,
     ) -> None:
-        """In the inference thread: score the batch, then hand the result to the loop."""
+        """In the inference thread: score one part, then hand the result to the loop."""
         result: tuple[Scores, float] | BaseException
         try:
-            result = self._score(batch, total)
+            lo, hi = join.parts[index]
+            result = self._score(*rows_of([(p.dense, p.keys) for p in batch], lo, hi))
         except BaseException as exc:  # delivered to the batch's requests by `_done`
             result = exc
         with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-            loop.call_soon_threadsafe(self._done, token, batch, total, start, result)
+            loop.call_soon_threadsafe(self._done, token, batch, join, index, start, result)
 
-    def _score(self, batch: list[_Pending], total: int) -> tuple[Scores, float]:
-        """Concatenate, pad to a bucket, run."""
-        if len(batch) == 1:
-            dense, keys = batch[0].dense, batch[0].keys
-        else:
-            dense = np.concatenate([p.dense for p in batch])
-            keys = np.concatenate([p.keys for p in batch])
+    def _score(self, dense: Dense, keys: Keys) -> tuple[Scores, float]:
+        """Pad to a bucket, run."""
+        total = int(keys.shape[0])
         if self.buckets is not None:
             size = next((b for b in self.buckets if b >= total), total)
             if size > total:

@@ -55,7 +55,8 @@ class Metrics:
         self.stage_duration = Histogram(
             "robe_stage_duration_seconds",
             "Time per stage: parse (JSON, validation, rows), queue (waiting for a batch), "
-            "inference (one batch on the device), postprocess (top-k and response)",
+            "inference (one model call: a batch, or a part of a split one), "
+            "postprocess (top-k and response)",
             ["model", "stage"],
             buckets=LATENCY_BUCKETS,
             registry=r,

@@ -116,7 +116,9 @@ def _load_artifact(
             present = ", ".join(sorted(manifest.formats)) or "none"
             raise ModelLoadError(f"{path}: no {fmt!r} format in the artifact (present: {present})")
         try:
-            precision, why = choose_precision(fmt, manifest.formats[fmt], manifest.verify, asked)
+            precision, why = choose_precision(
+                fmt, manifest.formats[fmt], manifest.verify, asked, device
+            )
         except RobeError as exc:
             raise ModelLoadError(f"{path}: {exc}") from exc
         entry = variant_entry(manifest.formats[fmt], precision)

@@ -68,6 +68,7 @@ async def load(state: ServiceState, name: str, path: str, *, startup: bool = Fal
         rate=rate,
         admit_share=s.admit_share,
         workers=s.inference_workers(device),
+        split_rows=s.split_rows,
     )
     batcher.start()
     # the swap: one step on the event loop, between two of the old batcher's batches

@@ -131,7 +131,7 @@ class FeatureLayout:
         feature = self.schema.sparse[t]
         self._check_side(name, feature.side, sides, where)
         if feature.bucketize:
-            raw[self.bucket_index[t]] = _dense_value(value, f"{where}.{name}")
+            raw[self.bucket_index[t]] = _bucket_value(value, f"{where}.{name}")
             return
         if isinstance(value, float):
             # JSON does not tell 3 from 3.0 (JSON Schema calls both integers): take whole floats
@@ -194,6 +194,17 @@ def _span(names: list[str]) -> str:
     if len(names) <= 4:
         return ", ".join(names) or "none"
     return f"{names[0]}..{names[-1]}"
+
+
+def _bucket_value(value: object, field: str) -> float:
+    """A bucketized feature's number: as a dense value, or text read as the file's cell
+    is (the v2 protocol sends every sparse feature as BYTES, so "1999" there)."""
+    if not isinstance(value, str):
+        return _dense_value(value, field)
+    try:
+        return cells.number(value)
+    except ValueError as exc:
+        raise InvalidInput(f"{field}: a bucketized feature takes a number: {exc}") from None
 
 
 def _dense_value(value: object, field: str) -> float:

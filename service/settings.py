@@ -78,6 +78,13 @@ class Settings(BaseSettings):
         description="inference workers per device, each running one batch at a time "
         "(0 = on the CPU as many as cores allow at --threads each, on CUDA 1)",
     )
+    split_rows: int = Field(
+        default=32,
+        ge=0,
+        description="a batch taken with nothing else queued and several workers idle runs "
+        "in parts side by side, one per idle worker of at least this many rows (0: never "
+        "split)",
+    )
     floor_endpoint: bool = Field(
         default=False, description="expose POST /bench/floor (benchmarks only)"
     )

@@ -6,6 +6,7 @@ import logging
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -54,6 +55,11 @@ class Runtime(ABC):
         """Release what the runtime holds (sessions, device memory)."""
 
 
+# Device nodes of the kernel drivers a torch CUDA (or ROCm) device needs: NVIDIA's, AMD's
+# KFD, and WSL2's GPU paravirtualisation.
+GPU_DRIVER_NODES = ("/dev/nvidiactl", "/dev/kfd", "/dev/dxg")
+
+
 def cuda_available() -> bool:
     """Whether a CUDA device is usable, asked of ONNX Runtime first (no torch needed)."""
     try:
@@ -63,6 +69,8 @@ def cuda_available() -> bool:
             return True
     except ImportError:  # pragma: no cover - onnxruntime is a serve dependency
         pass
+    if not any(Path(node).exists() for node in GPU_DRIVER_NODES):
+        return False  # no driver, no device: spares a CPU server importing torch (1.5 s)
     try:
         import torch
     except ImportError:

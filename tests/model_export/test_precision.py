@@ -89,6 +89,10 @@ def test_choose_precision_serves_the_fastest_passed_variant_and_refuses_a_failed
         "int8",
         "int8: asked for (no accuracy guard ran)",
     )
+    # the variants were timed on the CPU: on CUDA auto serves fp32, a named one is served
+    precision, why = choose_precision("onnx", entry, verify(True, 250.0), "auto", "cuda")
+    assert (precision, "for the CPU, not cuda" in why) == ("fp32", True)
+    assert choose_precision("onnx", entry, verify(True, 250.0), "int8", "cuda")[0] == "int8"
 
 
 @pytest.fixture(scope="module")

@@ -121,3 +121,53 @@ def test_score_is_the_same_for_integers_strings_and_the_file(trained) -> None:
         by_str = client.post("/score", json={"rows": AS_STRINGS}).json()["scores"]
     assert by_int == by_str
     np.testing.assert_allclose(by_int, want, rtol=1e-6)
+
+
+def test_v2_sends_a_bucketized_feature_as_text_and_scores_as_score_does(trained) -> None:
+    """The v2 protocol's `sparse` input is BYTES: a bucketized feature arrives as the
+    number's text ("30"), read as the file's cell is; a non-number is a 422."""
+    _, schema, run = trained
+    rows = [AS_INTEGERS[i] for i in (0, 2, 3)]  # every dense value given: JSON has no NaN
+    dense = [[row[f.source_column] for f in schema.dense] for row in rows]
+    sparse = [
+        [
+            ""
+            if (v := row.get(f.source_column)) is None
+            else "|".join(v)
+            if isinstance(v, list)
+            else str(v)
+            for f in schema.sparse
+        ]
+        for row in rows
+    ]
+    assert any(f.bucketize for f in schema.sparse)
+
+    def infer(sparse_rows: list[list[str]]) -> Any:
+        n = len(sparse_rows)
+        inputs = [
+            {
+                "name": "dense",
+                "datatype": "FP32",
+                "shape": [n, schema.num_dense],
+                "data": [x for r in dense[:n] for x in r],
+            },
+            {
+                "name": "sparse",
+                "datatype": "BYTES",
+                "shape": [n, schema.num_sparse],
+                "data": [x for r in sparse_rows for x in r],
+            },
+        ]
+        return client.post("/v2/models/skew/infer", json={"inputs": inputs})
+
+    with TestClient(build_app(Settings(models=[f"skew={run}"]))) as client:
+        want = client.post("/score", json={"rows": rows}).json()["scores"]
+        got = infer(sparse)
+        assert got.status_code == 200, got.text
+        np.testing.assert_allclose(got.json()["outputs"][0]["data"], want, rtol=1e-6)
+        band = next(t for t, f in enumerate(schema.sparse) if f.bucketize)
+        bad = [list(sparse[0])]
+        bad[0][band] = "thirty"
+        refused = infer(bad)
+        assert refused.status_code == 422
+        assert "bucketized feature takes a number" in refused.text

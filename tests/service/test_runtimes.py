@@ -100,3 +100,25 @@ with TestClient(app) as c:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split() == ["robe-onnx", "cpu"]
+
+
+def test_device_auto_asks_torch_only_where_a_gpu_driver_is(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Without a driver's device node no torch build sees a GPU, so a CPU server does
+    not pay torch's import; with one, torch decides."""
+    import torch
+
+    from service.runtimes import base
+
+    asked: list[bool] = []
+
+    def torch_says() -> bool:
+        asked.append(True)
+        return True
+
+    monkeypatch.setattr(torch.cuda, "is_available", torch_says)
+    monkeypatch.setattr(base, "GPU_DRIVER_NODES", (str(tmp_path / "nvidiactl"),))
+    assert (base.resolve_device("auto"), asked) == ("cpu", [])
+    (tmp_path / "nvidiactl").touch()
+    assert (base.resolve_device("auto"), asked) == ("cuda", [True])
