@@ -78,6 +78,20 @@ class Recorder:
         return dense[:, 0].astype(np.float32)
 
 
+class Held:
+    """A model whose calls record their row counts as they start (`started`), then wait
+    for `gate` before scoring a row as its first dense value."""
+
+    def __init__(self) -> None:
+        self.gate = threading.Event()
+        self.started: list[int] = []
+
+    def __call__(self, dense: Dense, keys: Keys) -> Scores:
+        self.started.append(int(keys.shape[0]))
+        self.gate.wait(timeout=30)
+        return dense[:, 0].astype(np.float32)
+
+
 def numbered(n: int, start: int = 0) -> tuple[Dense, Keys]:
     dense = np.zeros((n, 3), np.float32)
     dense[:, 0] = np.arange(start, start + n)
@@ -144,13 +158,8 @@ def test_requests_taken_together_split_across_them() -> None:
 
 
 def test_no_split_under_load_or_below_the_minimum() -> None:
-    gate = threading.Event()
-    started: list[int] = []  # rows of each call, as it starts
-
-    def held(dense: Dense, keys: Keys) -> Scores:
-        started.append(int(keys.shape[0]))
-        gate.wait(timeout=30)
-        return dense[:, 0].astype(np.float32)
+    held = Held()
+    gate, started = held.gate, held.started  # rows of each call, as it starts
 
     async def body(b: Batcher) -> None:
         futures = [b.submit(*numbered(100, 100 * i), timeout_s=30) for i in range(3)]
@@ -210,13 +219,10 @@ def test_each_part_pads_to_its_bucket() -> None:
 
 
 def test_parts_occupy_workers_and_close_waits_for_them() -> None:
-    gate = threading.Event()
+    held = Held()
+    gate = held.gate
     rate = ScoringRate()
     rate.observe(50, 0.5)  # 100 rows/s: a part of 50 rows takes 0.5 s
-
-    def held(dense: Dense, keys: Keys) -> Scores:
-        gate.wait(timeout=30)
-        return dense[:, 0].astype(np.float32)
 
     with ThreadPoolExecutor(2) as executor:
 
@@ -248,13 +254,8 @@ def test_parts_occupy_workers_and_close_waits_for_them() -> None:
 
 
 def test_a_cancelled_request_leaves_its_parts_to_finish() -> None:
-    gate = threading.Event()
-    started: list[int] = []  # rows of each call, as it starts
-
-    def held(dense: Dense, keys: Keys) -> Scores:
-        started.append(int(keys.shape[0]))
-        gate.wait(timeout=30)
-        return dense[:, 0].astype(np.float32)
+    held = Held()
+    gate, started = held.gate, held.started  # rows of each call, as it starts
 
     async def body(b: Batcher) -> None:
         gone = b.submit(*numbered(100), timeout_s=30)
