@@ -354,9 +354,7 @@ class Batcher:
             if scores.shape[0] < hi - lo:
                 result = RuntimeError(f"model returned {scores.shape[0]} scores for {hi - lo} rows")
         if isinstance(result, BaseException):
-            join.add(index, None)
-            if not join.failed:  # one failure reaches every request of its batch, once
-                join.failed = True
+            if join.add(index, None):  # one failure reaches every request of its batch, once
                 log.error(
                     "model %r: batch of %d rows failed", self.model, join.rows, exc_info=result
                 )

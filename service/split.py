@@ -58,10 +58,13 @@ class Join:
         self.left = len(parts)  # parts still running
         self.failed = False  # a part failed: the batch's requests got its error once
 
-    def add(self, index: int, scores: Scores | None) -> None:
-        """Part `index` is done (None: it failed)."""
+    def add(self, index: int, scores: Scores | None) -> bool:
+        """Part `index` is done (None: it failed); True if it is the batch's first failure."""
         self._scores[index] = scores
         self.left -= 1
+        first_failure = scores is None and not self.failed
+        self.failed |= scores is None
+        return first_failure
 
     @property
     def rows(self) -> int:
